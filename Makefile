@@ -1,0 +1,47 @@
+# The two commands: `make run` starts the portal, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+# Test services (override on the command line or in the environment).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test lint format install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runportal
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(PY) scripts/check_services.py
+	$(MAKE) --no-print-directory lint
+	PORTAL_ENV=test DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
+		REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		CELERY_BROKER_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		DJANGO_ALLOW_ASYNC_UNSAFE=true \
+		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3 var/broker var/staticfiles

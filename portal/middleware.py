@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import uuid
+import zoneinfo
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpResponse
+from django.shortcuts import redirect, resolve_url
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from portal import context
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def client_ip(request) -> str | None:
+    """The client address: REMOTE_ADDR, or the hop PROXY_COUNT proxies before us."""
+    candidate = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.AXES_IPWARE_PROXY_COUNT
+    if proxies:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= proxies:
+            candidate = hops[-proxies]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (kept from a sane X-Request-ID) for logs and audit rows."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = context.bind(
+            context.RequestContext(request_id=request.request_id, ip_address=client_ip(request))
+        )
+        try:
+            response = self.get_response(request)
+        finally:
+            context.unbind(token)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = context.current().request_id or "-"
+        return True
+
+
+class SessionTimeoutMiddleware:
+    """Automatic logoff (HIPAA 164.312(a)(2)(iii)), enforced on the server.
+
+    The idle limit is also the session's expiry in the session store; this checks both
+    limits explicitly so a replayed cookie of an expired session never works.
+    """
+
+    AUTH_AT = "portal_auth_at"
+    SEEN_AT = "portal_seen_at"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = timezone.now()
+            auth_at = _read(request.session.get(self.AUTH_AT))
+            seen_at = _read(request.session.get(self.SEEN_AT))
+            reason = None
+            if auth_at is None or now - auth_at > settings.SESSION_ABSOLUTE_TIMEOUT:
+                reason = "Your session reached its maximum length. Please sign in again."
+            elif seen_at is None or now - seen_at > settings.SESSION_IDLE_TIMEOUT:
+                reason = "You were signed out after 15 minutes without activity."
+            if reason:
+                from portal.services import session_expire
+
+                session_expire(request=request, reason=reason)
+                logout(request)
+                messages.info(request, reason)
+                login_url = resolve_url(settings.LOGIN_URL)
+                if request.headers.get("HX-Request"):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = login_url
+                    return response
+                return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+            request.session[self.SEEN_AT] = now.isoformat()
+        return self.get_response(request)
+
+
+def _read(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+class TimezoneMiddleware:
+    """Shows times in the viewer's zone (their preference), stored in UTC throughout."""
+
+    SESSION_KEY = "portal_tz"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tzname = None
+        if request.user.is_authenticated:
+            tzname = request.session.get(self.SESSION_KEY)
+            if tzname is None:
+                from portal.models import UserPreference
+
+                pref = UserPreference.objects.filter(user=request.user).first()
+                tzname = pref.timezone if pref else "UTC"
+                request.session[self.SESSION_KEY] = tzname
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(tzname or "UTC"))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            timezone.activate(zoneinfo.ZoneInfo("UTC"))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

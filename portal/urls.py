@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+
+portal_patterns = (
+    [
+        path("", views.dashboard_view, name="dashboard"),
+        path("reports/", views.reports_view, name="reports"),
+        path("notifications/", views.notifications_view, name="notifications"),
+        path("notifications/read/", views.notifications_mark_read, name="notifications_read"),
+    ],
+    "portal",
+)
+
+urlpatterns = [
+    path("", include(portal_patterns)),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from portal import dashboard, health, selectors
+from portal.audit import chain_head
+from portal.models import Notification
+from portal.permissions import role_required
+from portal.roles import Role
+
+
+@login_required
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/dashboard.html", dashboard.my_work(request.user))
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    healthy, report = health.health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+@login_required
+@role_required(Role.COMPLIANCE)
+def reports_view(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "action": request.GET.get("action", "").strip()[:64],
+        "username": request.GET.get("username", "").strip()[:150],
+        "object_id": request.GET.get("object_id", "").strip()[:64],
+    }
+    page = selectors.audit_page(page_number=request.GET.get("page", 1), **filters)
+    sequence, head = chain_head()
+    template = "portal/_audit_rows.html" if request.htmx else "portal/reports.html"
+    return render(
+        request,
+        template,
+        {"page": page, "filters": filters, "chain_sequence": sequence, "chain_head": head},
+    )
+
+
+@login_required
+def notifications_view(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "portal/notifications.html",
+        {"notifications": selectors.notifications_for(request.user, limit=100)},
+    )
+
+
+@login_required
+@require_POST
+def notifications_mark_read(request: HttpRequest) -> HttpResponse:
+    with transaction.atomic():
+        Notification.objects.filter(recipient=request.user, read_at__isnull=True).update(
+            read_at=timezone.now()
+        )
+    return redirect("portal:notifications")

@@ -1,0 +1,167 @@
+"""Shared fixtures: role users, tenants, a real Celery worker, a real Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _xdist_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    from portal.celery import app
+
+    # Only the suite's own flush may TRUNCATE the audit table (see portal/db/postgresql).
+    settings.AUDIT_ALLOW_TEST_TRUNCATE = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Each xdist worker gets its own Redis database so queued tasks never cross over.
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    base = redis_url.rsplit("/", 1)[0]
+    broker = f"{base}/{1 + _xdist_index()}"
+    settings.CELERY_BROKER_URL = broker
+    app.conf.broker_url = broker
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 6 * 60 * 60,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "max_retries": 1,
+        "interval_start": 0,
+    }
+    app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+
+
+# --- tenants and role users ------------------------------------------------------
+
+
+@pytest.fixture
+def tenant(db):
+    from tests.factories import TenantFactory
+
+    return TenantFactory(slug="acme", name="Acme Health")
+
+
+@pytest.fixture
+def other_tenant(db):
+    from tests.factories import TenantFactory
+
+    return TenantFactory(slug="globex", name="Globex Clinics")
+
+
+@pytest.fixture
+def make_user(db, tenant):
+    from tests.factories import UserFactory
+
+    def make(username: str, roles: list[str] | tuple[str, ...] = (), tenants=None, **kwargs):
+        return UserFactory(
+            username=username,
+            roles=list(roles),
+            tenants=[tenant] if tenants is None else tenants,
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def requester(make_user):
+    return make_user("requester", ["REQUESTER"])
+
+
+@pytest.fixture
+def engineer(make_user):
+    return make_user("engineer", ["ENGINEERING", "REQUESTER"])
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("operator", ["OPERATIONS"])
+
+
+@pytest.fixture
+def security(make_user):
+    return make_user("security", ["SECURITY"])
+
+
+@pytest.fixture
+def compliance(make_user):
+    return make_user("compliance", ["COMPLIANCE"])
+
+
+@pytest.fixture
+def cto(make_user):
+    return make_user("cto", ["CTO"])
+
+
+@pytest.fixture
+def ciso(make_user):
+    return make_user("ciso", ["HEAD_OF_SECURITY"])
+
+
+@pytest.fixture
+def outsider(make_user, other_tenant):
+    """Holds every approver role but may only see another tenant."""
+    return make_user(
+        "outsider",
+        ["REQUESTER", "ENGINEERING", "OPERATIONS", "SECURITY"],
+        tenants=[other_tenant],
+    )
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user("root", [], is_superuser=True, is_staff=True)
+
+
+# --- a real Celery worker on the real Redis broker --------------------------------
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real worker consuming from Redis in this process (threads pool)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from portal.celery import app
+
+    app.loader.import_default_modules()
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=20.0,
+    ) as worker:
+        yield worker
+
+
+# --- a real browser: Debian's Chromium driven by Playwright -------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not os.path.exists(CHROMIUM) and not shutil.which("chromium"):
+        pytest.fail(
+            f"Chromium is required at {CHROMIUM} for browser tests: "
+            "apt-get install -y chromium (never `playwright install`)."
+        )
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
