@@ -1,1 +1,436 @@
-from django.db import models  # noqa: F401
+"""Change requests (seed: ChangeRequest, Approval, Change Flow) and their policy data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from portal.models import Component, Service, Tenant
+from portal.roles import Role
+
+ROUTINE_MAX_WINDOW_MINUTES = 240  # seed: MAINTENANCE_SCHEDULE.ROUTINE.maxDuration
+
+
+class ChangeType(models.TextChoices):
+    SECURITY = "SECURITY", "Security"
+    PERFORMANCE = "PERFORMANCE", "Performance"
+    FEATURE = "FEATURE", "Feature"
+    CONFIGURATION = "CONFIGURATION", "Configuration"
+
+
+class Priority(models.TextChoices):
+    CRITICAL = "CRITICAL", "Critical"
+    HIGH = "HIGH", "High"
+    MEDIUM = "MEDIUM", "Medium"
+    LOW = "LOW", "Low"
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "LOW", "Low"
+    HIGH = "HIGH", "High"
+    CRITICAL = "CRITICAL", "Critical"
+
+
+class Category(models.TextChoices):
+    STANDARD = "STANDARD", "Standard change"
+    EMERGENCY = "EMERGENCY", "Emergency change"
+    URGENT = "URGENT", "Urgent change"
+
+
+CATEGORY_FOR_RISK = {
+    RiskLevel.LOW: Category.STANDARD,
+    RiskLevel.HIGH: Category.EMERGENCY,
+    RiskLevel.CRITICAL: Category.URGENT,
+}
+REVIEW_NAME = {
+    Category.STANDARD: "Role approvals",
+    Category.EMERGENCY: "Immediate Review",
+    Category.URGENT: "Emergency Committee",
+}
+
+
+class State(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    SCHEDULED = "scheduled", "Scheduled"
+    IN_PROGRESS = "in_progress", "In progress"
+    VERIFYING = "verifying", "Verifying"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    CLOSED = "closed", "Closed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_STATES = (
+    State.DRAFT,
+    State.SUBMITTED,
+    State.IN_REVIEW,
+    State.APPROVED,
+    State.SCHEDULED,
+    State.IN_PROGRESS,
+    State.VERIFYING,
+    State.COMPLETED,
+    State.FAILED,
+    State.ROLLED_BACK,
+)
+CANCELLABLE_STATES = (
+    State.DRAFT,
+    State.SUBMITTED,
+    State.IN_REVIEW,
+    State.APPROVED,
+    State.SCHEDULED,
+)
+EXECUTED_STATES = (State.COMPLETED, State.FAILED, State.ROLLED_BACK)
+
+
+class ChangeRequest(ConcurrentTransitionMixin, models.Model):
+    title = models.CharField(max_length=200)
+    description = models.TextField()
+    type = models.CharField(max_length=16, choices=ChangeType.choices)
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    components = models.ManyToManyField(Component, related_name="changes")
+    services = models.ManyToManyField(Service, related_name="changes", blank=True)
+    tenants = models.ManyToManyField(Tenant, related_name="changes")
+    proposed_start = models.DateTimeField()
+    window_minutes = models.PositiveIntegerField()
+    blackout_exception = models.BooleanField(default=False)
+    implementation_plan = models.TextField()
+    backout_plan = models.TextField()
+    verification_plan = models.TextField()
+
+    risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, blank=True)
+    risk_score = models.IntegerField(null=True, blank=True)
+    risk_factors = models.JSONField(default=list, blank=True)
+    risk_assessed_at = models.DateTimeField(null=True, blank=True)
+    category = models.CharField(max_length=10, choices=Category.choices, blank=True)
+
+    state = FSMField(default=State.DRAFT, choices=State.choices, protected=True, db_index=True)
+    # Bumped by every service write; forms carry it so a stale form is refused.
+    version = models.PositiveIntegerField(default=1)
+    outcome = models.CharField(
+        max_length=10,
+        choices=[("SUCCESSFUL", "Successful"), ("FAILED", "Failed")],
+        blank=True,
+    )
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    copied_from = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["requester", "state"]),
+            models.Index(fields=["proposed_start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("changes:detail", kwargs={"pk": self.pk})
+
+    @property
+    def public_id(self) -> str:
+        return f"CHG-{self.pk:06d}" if self.pk else "CHG-new"
+
+    @property
+    def review_name(self) -> str:
+        return REVIEW_NAME.get(self.category, "")
+
+    @property
+    def proposed_end(self):
+        return self.proposed_start + timedelta(minutes=self.window_minutes)
+
+    # --- conditions -------------------------------------------------------------
+    def all_required_approved(self) -> bool:
+        pre = [a for a in self.approvals.all() if a.phase == Approval.Phase.PRE]
+        return bool(pre) and all(a.status == Approval.Status.APPROVED for a in pre)
+
+    def any_rejected(self) -> bool:
+        return self.approvals.filter(status=Approval.Status.REJECTED).exists()
+
+    def review_done(self) -> bool:
+        return hasattr(self, "review") and self.review is not None
+
+    def retroactive_done(self) -> bool:
+        return not self.approvals.filter(
+            phase=Approval.Phase.RETROACTIVE, status=Approval.Status.PENDING
+        ).exists()
+
+    def closable(self) -> bool:
+        if not self.review_done():
+            return False
+        return self.category != Category.URGENT or self.retroactive_done()
+
+    # --- transitions: they only move state; services do everything else ----------
+    @transition(field=state, source=State.DRAFT, target=State.SUBMITTED)
+    def submit(self) -> None:
+        pass
+
+    @transition(field=state, source=State.SUBMITTED, target=State.IN_REVIEW)
+    def start_review(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=State.IN_REVIEW,
+        target=State.APPROVED,
+        conditions=[all_required_approved],
+    )
+    def approve(self) -> None:
+        pass
+
+    @transition(
+        field=state, source=State.IN_REVIEW, target=State.REJECTED, conditions=[any_rejected]
+    )
+    def reject(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.APPROVED, State.SCHEDULED], target=State.IN_REVIEW)
+    def reopen_review(self) -> None:
+        pass
+
+    @transition(field=state, source=State.APPROVED, target=State.SCHEDULED)
+    def schedule(self) -> None:
+        pass
+
+    @transition(field=state, source=State.SCHEDULED, target=State.APPROVED)
+    def unschedule(self) -> None:
+        pass
+
+    @transition(field=state, source=State.SCHEDULED, target=State.IN_PROGRESS)
+    def start(self) -> None:
+        pass
+
+    @transition(field=state, source=State.IN_PROGRESS, target=State.VERIFYING)
+    def implemented(self) -> None:
+        pass
+
+    @transition(field=state, source=State.VERIFYING, target=State.COMPLETED)
+    def complete(self) -> None:
+        pass
+
+    @transition(field=state, source=[State.IN_PROGRESS, State.VERIFYING], target=State.FAILED)
+    def fail(self) -> None:
+        pass
+
+    @transition(field=state, source=State.FAILED, target=State.ROLLED_BACK)
+    def roll_back(self) -> None:
+        pass
+
+    @transition(
+        field=state, source=list(EXECUTED_STATES), target=State.CLOSED, conditions=[closable]
+    )
+    def close(self) -> None:
+        pass
+
+    @transition(field=state, source=list(CANCELLABLE_STATES), target=State.CANCELLED)
+    def cancel(self) -> None:
+        pass
+
+
+class Approval(models.Model):
+    """Seed: Approval {role, status, comments, timestamp}; one row per required role."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        APPROVED = "APPROVED", "Approved"
+        REJECTED = "REJECTED", "Rejected"
+
+    class Phase(models.TextChoices):
+        PRE = "PRE", "Before execution"
+        RETROACTIVE = "RETROACTIVE", "Retroactive review"
+
+    change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="approvals")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.PRE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    comments = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approval_decisions",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)  # seed: timestamp
+    due_at = models.DateTimeField(null=True, blank=True)
+    rule = models.ForeignKey(
+        "ApprovalRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The rule's wording when the approval was required, kept even if the rule changes.
+    required_because = models.CharField(max_length=300, blank=True)
+    delegated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="delegated_approvals",
+    )
+    delegated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["phase", "role"]
+        constraints = [
+            models.UniqueConstraint(fields=["change", "role"], name="one_approval_per_role")
+        ]
+        permissions = [("decide_approval", "Can decide this approval")]
+
+    def __str__(self) -> str:
+        return f"{self.change.public_id} {self.role} {self.status}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("changes:approval", kwargs={"pk": self.pk})
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.status == self.Status.PENDING
+            and self.due_at is not None
+            and self.due_at < timezone.now()
+        )
+
+
+class ApprovalUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Approval, on_delete=models.CASCADE)
+
+
+class ApprovalGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Approval, on_delete=models.CASCADE)
+
+
+class RiskFactor(models.TextChoices):
+    PRIORITY = "priority", "Priority"
+    TYPE = "type", "Change type"
+    TENANTS = "tenants", "Tenants impacted"
+    SERVICES = "services", "Services impacted"
+    COMPONENTS = "components", "Components impacted"
+    WINDOW = "window", "Window length (minutes)"
+    BLACKOUT = "blackout", "Blackout exception"
+    LEAD_TIME = "lead_time", "Lead time (hours)"
+    CONFLICTS = "conflicts", "Conflicting changes"
+    FAILURE_RATE = "failure_rate", "Recent failure rate (%)"
+
+
+CATEGORICAL_FACTORS = {RiskFactor.PRIORITY, RiskFactor.TYPE, RiskFactor.BLACKOUT}
+
+
+class RiskRule(models.Model):
+    """Points a factor adds to the risk score; editable in the admin.
+
+    Categorical factors (priority, type, blackout) match ``match`` exactly. Numeric
+    factors use the rule with the largest ``min_value`` not above the measured value.
+    """
+
+    factor = models.CharField(max_length=20, choices=RiskFactor.choices)
+    match = models.CharField(max_length=20, blank=True)
+    min_value = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    points = models.IntegerField()
+    explanation = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["factor", "match", "min_value"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["factor", "match", "min_value"], name="one_risk_rule_per_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        bucket = self.match or f">= {self.min_value}"
+        return f"{self.get_factor_display()} {bucket}: {self.points:+d}"
+
+
+class RiskThreshold(models.Model):
+    """The score from which a level applies; below the HIGH threshold the risk is LOW."""
+
+    level = models.CharField(
+        max_length=10,
+        choices=[(RiskLevel.HIGH, "High"), (RiskLevel.CRITICAL, "Critical")],
+        unique=True,
+    )
+    min_score = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.level} from {self.min_score}"
+
+
+class ApprovalRule(models.Model):
+    """Which roles must approve, per category and type; editable in the admin."""
+
+    class Condition(models.TextChoices):
+        ALWAYS = "ALWAYS", "Always"
+        MULTI_TENANT = "MULTI_TENANT", "More than one tenant impacted"
+        BLACKOUT_EXCEPTION = "BLACKOUT_EXCEPTION", "Blackout exception asked"
+
+    category = models.CharField(max_length=10, choices=Category.choices)
+    change_type = models.CharField(
+        max_length=16, choices=ChangeType.choices, blank=True, help_text="Blank: any type."
+    )
+    condition = models.CharField(max_length=20, choices=Condition.choices, default="ALWAYS")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    phase = models.CharField(
+        max_length=12, choices=Approval.Phase.choices, default=Approval.Phase.PRE
+    )
+    due_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Before execution: from submission. Retroactive: after."
+    )
+    description = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["category", "phase", "role", "change_type"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class PostImplementationReview(models.Model):
+    """'Document results': the PIR a change needs before it closes."""
+
+    class Outcome(models.TextChoices):
+        SUCCESSFUL = "SUCCESSFUL", "Successful"
+        PARTIAL = "PARTIAL", "Partially successful"
+        FAILED = "FAILED", "Failed"
+
+    change = models.OneToOneField(ChangeRequest, on_delete=models.CASCADE, related_name="review")
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    notes = models.TextField()
+    follow_ups = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"PIR {self.change.public_id}: {self.outcome}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 from dataclasses import dataclass
 
 
@@ -28,3 +29,11 @@ def bind(ctx: RequestContext) -> contextvars.Token:
 
 def unbind(token: contextvars.Token) -> None:
     _current.reset(token)
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Adds the request id to every log record (configured before apps load)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current().request_id or "-"
+        return True

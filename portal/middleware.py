@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 import uuid
 import zoneinfo
@@ -11,9 +10,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpResponse
-from django.shortcuts import redirect, resolve_url
+from django.shortcuts import resolve_url
 from django.utils import timezone
-from django.utils.http import urlencode
 
 from portal import context
 
@@ -55,17 +53,12 @@ class RequestIdMiddleware:
         return response
 
 
-class RequestIdLogFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = context.current().request_id or "-"
-        return True
-
-
 class SessionTimeoutMiddleware:
     """Automatic logoff (HIPAA 164.312(a)(2)(iii)), enforced on the server.
 
-    The idle limit is also the session's expiry in the session store; this checks both
-    limits explicitly so a replayed cookie of an expired session never works.
+    The session store keeps a session for the absolute limit; this checks both limits
+    on every request, so a replayed cookie of an expired session never works, and the
+    user is told why they were signed out and the logoff is audited.
     """
 
     AUTH_AT = "portal_auth_at"
@@ -83,8 +76,12 @@ class SessionTimeoutMiddleware:
             if auth_at is None or now - auth_at > settings.SESSION_ABSOLUTE_TIMEOUT:
                 reason = "Your session reached its maximum length. Please sign in again."
             elif seen_at is None or now - seen_at > settings.SESSION_IDLE_TIMEOUT:
-                reason = "You were signed out after 15 minutes without activity."
+                minutes = int(settings.SESSION_IDLE_TIMEOUT.total_seconds() // 60)
+                reason = f"You were signed out after {minutes} minutes without activity."
             if reason:
+                # Imported here: logging loads this module before the apps are ready.
+                from django.contrib.auth.views import redirect_to_login
+
                 from portal.services import session_expire
 
                 session_expire(request=request, reason=reason)
@@ -95,7 +92,7 @@ class SessionTimeoutMiddleware:
                     response = HttpResponse(status=204)
                     response["HX-Redirect"] = login_url
                     return response
-                return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
+                return redirect_to_login(request.get_full_path(), login_url)
             request.session[self.SEEN_AT] = now.isoformat()
         return self.get_response(request)
 

@@ -16,6 +16,7 @@ portal_patterns = (
 
 urlpatterns = [
     path("", include(portal_patterns)),
+    path("", include("changes.urls")),
     path("healthz", views.healthz, name="healthz"),
     path(
         "accounts/login/",

@@ -165,3 +165,31 @@ def browser_type_launch_args(browser_type_launch_args):
             "apt-get install -y chromium (never `playwright install`)."
         )
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+# --- defaults that data migrations create (transactional tests flush them away) ------
+
+
+@pytest.fixture(autouse=True)
+def _portal_defaults(request):
+    """Put back the role groups and default policy that a previous flush removed."""
+    names = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        names & {"transactional_db", "live_server", "celery_worker"}
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+    elif marker is not None or "db" in names:
+        request.getfixturevalue("db")
+    else:
+        return
+    from django.apps import apps
+
+    from changes import defaults as change_defaults
+    from portal import defaults as portal_defaults
+
+    if portal_defaults.roles_missing(apps):
+        portal_defaults.seed_roles(apps)
+    if change_defaults.missing(apps):
+        change_defaults.seed(apps)

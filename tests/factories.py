@@ -57,3 +57,43 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create and extracted:
             for tenant in extracted:
                 assign_perm("portal.view_tenant", self, tenant)
+
+
+class ChangeRequestFactory(factory.django.DjangoModelFactory):
+    """A draft change (pass ``state=`` to start elsewhere: the FSM field is protected)."""
+
+    class Meta:
+        model = "changes.ChangeRequest"
+        skip_postgeneration_save = True
+
+    title = factory.Sequence(lambda n: f"Rotate TLS certificates #{n}")
+    description = "Replace the expiring certificates on the edge."
+    type = "SECURITY"
+    priority = "MEDIUM"
+    proposed_start = factory.LazyFunction(
+        lambda: (
+            __import__("django.utils.timezone").utils.timezone.now()
+            + __import__("datetime").timedelta(days=10)
+        )
+    )
+    window_minutes = 60
+    blackout_exception = False
+    implementation_plan = "Deploy the new bundle with the rollout tool."
+    backout_plan = "Redeploy the previous bundle."
+    verification_plan = "Check the served certificate's expiry date."
+    requester = factory.SubFactory(UserFactory)
+
+    @factory.post_generation
+    def components(self, create, extracted, **kwargs):
+        if create:
+            self.components.set(extracted if extracted is not None else [ComponentFactory()])
+
+    @factory.post_generation
+    def services(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.services.set(extracted)
+
+    @factory.post_generation
+    def tenants(self, create, extracted, **kwargs):
+        if create:
+            self.tenants.set(extracted if extracted is not None else [TenantFactory()])

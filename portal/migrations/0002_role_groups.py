@@ -1,26 +1,12 @@
 from django.db import migrations
 
-ROLES = [
-    "REQUESTER",
-    "ENGINEERING",
-    "OPERATIONS",
-    "SECURITY",
-    "COMPLIANCE",
-    "CTO",
-    "HEAD_OF_SECURITY",
-]
+from portal.defaults import seed_roles
 
 
 def create_roles(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for name in ROLES:
-        Group.objects.get_or_create(name=name)
-
-
-def remove_roles(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
+    seed_roles(apps)
 
 
 class Migration(migrations.Migration):
     dependencies = [("portal", "0001_initial"), ("auth", "0012_alter_user_first_name_max_length")]
-    operations = [migrations.RunPython(create_roles, remove_roles)]
+    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]

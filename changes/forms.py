@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.validators import MaxLengthValidator
+from django.utils import timezone
+
+from changes.models import Approval, ChangeRequest, ChangeType, Priority, State
+from portal.models import Component, Service, Tenant
+
+MAX_TEXT = 20_000
+
+
+class ChangeRequestForm(forms.ModelForm):
+    """The change form. Proposed start is entered in the user's zone and stored in UTC."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    proposed_start = forms.DateTimeField(
+        label="Proposed start",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        help_text="In your time zone.",
+    )
+    window_minutes = forms.IntegerField(
+        label="Window (minutes)",
+        min_value=1,
+        max_value=1440,
+        help_text="1 to 1440. Routine windows allow at most 240 minutes.",
+    )
+
+    class Meta:
+        model = ChangeRequest
+        fields = [
+            "title",
+            "description",
+            "type",
+            "priority",
+            "components",
+            "services",
+            "tenants",
+            "proposed_start",
+            "window_minutes",
+            "blackout_exception",
+            "implementation_plan",
+            "backout_plan",
+            "verification_plan",
+        ]
+        labels = {
+            "title": "Title",
+            "description": "Description",
+            "type": "Type",
+            "priority": "Priority",
+            "components": "Components",
+            "services": "Services",
+            "tenants": "Tenants",
+            "blackout_exception": "Blackout exception",
+            "implementation_plan": "Implementation plan",
+            "backout_plan": "Backout plan",
+            "verification_plan": "Verification plan",
+        }
+        widgets = {
+            "components": forms.SelectMultiple(attrs={"size": 6}),
+            "services": forms.SelectMultiple(attrs={"size": 4}),
+            "tenants": forms.SelectMultiple(attrs={"size": 4}),
+            "description": forms.Textarea(attrs={"rows": 4}),
+            "implementation_plan": forms.Textarea(attrs={"rows": 4}),
+            "backout_plan": forms.Textarea(attrs={"rows": 3}),
+            "verification_plan": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        from portal.permissions import visible_tenants
+
+        self.fields["tenants"].queryset = visible_tenants(user)
+        self.fields["components"].queryset = Component.objects.all()
+        self.fields["services"].queryset = Service.objects.all()
+        self.fields["services"].required = False
+        self.fields["type"].choices = ChangeType.choices
+        self.fields["priority"].choices = Priority.choices
+        for name in ("description", "implementation_plan", "backout_plan", "verification_plan"):
+            self.fields[name].validators.append(MaxLengthValidator(MAX_TEXT))
+        if self.instance.pk:
+            self.fields["version"].initial = self.instance.version
+
+    def clean_proposed_start(self):
+        start = self.cleaned_data["proposed_start"]
+        if start <= timezone.now():
+            raise forms.ValidationError("The proposed start must be in the future.")
+        return start
+
+    def clean_components(self):
+        components = self.cleaned_data.get("components")
+        if not components:
+            raise forms.ValidationError("Name at least one component.")
+        return components
+
+    def clean_tenants(self):
+        tenants = self.cleaned_data.get("tenants")
+        if not tenants:
+            raise forms.ValidationError("Name at least one tenant.")
+        return tenants
+
+    def clean_title(self):
+        title = self.cleaned_data["title"].strip()
+        if not title:
+            raise forms.ValidationError("Give the change a title.")
+        return title
+
+    def service_data(self) -> dict:
+        data = {
+            k: self.cleaned_data[k]
+            for k in self.Meta.fields
+            if k not in ("components", "services", "tenants")
+        }
+        return data
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[(Approval.Status.APPROVED, "Approve"), (Approval.Status.REJECTED, "Reject")]
+    )
+    comment = forms.CharField(
+        label="Comment",
+        required=False,
+        max_length=MAX_TEXT,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("decision") == Approval.Status.REJECTED
+            and not (cleaned.get("comment") or "").strip()
+        ):
+            self.add_error("comment", "A rejection needs a comment explaining why.")
+        return cleaned
+
+
+class DelegateForm(forms.Form):
+    username = forms.CharField(label="Delegate to (username)", max_length=150)
+
+
+class ChangeFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    state = forms.ChoiceField(
+        label="State", required=False, choices=[("", "Any state"), *State.choices]
+    )
+    type = forms.ChoiceField(
+        label="Type", required=False, choices=[("", "Any type"), *ChangeType.choices]
+    )
+    priority = forms.ChoiceField(
+        label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices]
+    )
+    category = forms.ChoiceField(
+        label="Category",
+        required=False,
+        choices=[
+            ("", "Any category"),
+            ("STANDARD", "Standard"),
+            ("EMERGENCY", "Emergency"),
+            ("URGENT", "Urgent"),
+        ],
+    )
+    tenant = forms.ModelChoiceField(
+        label="Tenant", required=False, queryset=Tenant.objects.none(), empty_label="Any tenant"
+    )
+    requester = forms.CharField(label="Requester", required=False, max_length=150)
+    start_from = forms.DateField(
+        label="Start from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    start_to = forms.DateField(
+        label="Start to", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        from portal.permissions import visible_tenants
+
+        self.fields["tenant"].queryset = visible_tenants(user)

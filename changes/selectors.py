@@ -1,0 +1,114 @@
+"""Reads for the change pages; each returns what a page needs in a bounded number of
+queries, whatever the number of rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user
+
+from changes import access
+from changes.models import OPEN_STATES, Approval, ChangeRequest, State
+from portal.models import AuditEvent
+
+PAGE_SIZE = 25
+
+
+def change_list(*, user, filters: dict[str, Any]) -> QuerySet[ChangeRequest]:
+    qs = access.changes_visible_to(user)
+    if filters.get("q"):
+        term = filters["q"]
+        digits = term.upper().removeprefix("CHG-").lstrip("0")
+        cond = Q(title__icontains=term)
+        if digits.isdigit():
+            cond |= Q(pk=int(digits))
+        qs = qs.filter(cond)
+    for key in ("state", "type", "priority", "category"):
+        if filters.get(key):
+            qs = qs.filter(**{key: filters[key]})
+    if filters.get("tenant"):
+        qs = qs.filter(tenants=filters["tenant"])
+    if filters.get("requester"):
+        qs = qs.filter(requester__username__iexact=filters["requester"])
+    tz = timezone.get_current_timezone()
+    if filters.get("start_from"):
+        qs = qs.filter(proposed_start__gte=datetime.combine(filters["start_from"], time.min, tz))
+    if filters.get("start_to"):
+        qs = qs.filter(proposed_start__lte=datetime.combine(filters["start_to"], time.max, tz))
+    return (
+        qs.select_related("requester")
+        .prefetch_related("tenants")
+        .order_by("-created_at", "-pk")
+        .distinct()
+    )
+
+
+def change_page(*, user, filters: dict[str, Any], page_number) -> Page:
+    return Paginator(change_list(user=user, filters=filters), PAGE_SIZE).get_page(page_number)
+
+
+def change_detail(*, pk: int) -> ChangeRequest:
+    return (
+        ChangeRequest.objects.select_related("requester", "copied_from")
+        .prefetch_related(
+            "components",
+            "services",
+            "tenants",
+            Prefetch(
+                "approvals",
+                queryset=Approval.objects.select_related("decided_by", "delegated_to"),
+            ),
+        )
+        .get(pk=pk)
+    )
+
+
+def change_timeline(change: ChangeRequest, *, limit: int = 100) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(
+            object_type="changes.changerequest", object_id=change.public_id
+        ).order_by("sequence")[:limit]
+    )
+
+
+def approval_queue(user) -> list[Approval]:
+    """Pending approvals this user may decide now: overdue first, then by due time."""
+    candidates = Approval.objects.filter(
+        status=Approval.Status.PENDING,
+        phase=Approval.Phase.PRE,
+        change__state=State.IN_REVIEW,
+    ) | Approval.objects.filter(
+        status=Approval.Status.PENDING,
+        phase=Approval.Phase.RETROACTIVE,
+        change__state__in=[State.COMPLETED, State.FAILED, State.ROLLED_BACK],
+    )
+    if not user.is_superuser:
+        candidates = get_objects_for_user(
+            user, "changes.decide_approval", klass=candidates, accept_global_perms=False
+        )
+    visible = access.changes_visible_to(user).values("pk")
+    decided_by_me = Approval.objects.filter(decided_by=user).values("change_id")
+    qs = (
+        candidates.filter(change__in=visible)
+        .exclude(change__requester=user)
+        .exclude(change__in=decided_by_me)
+        .select_related("change", "change__requester")
+        .order_by("due_at", "pk")
+    )
+    items = list(qs[:500])
+    now = timezone.now()
+    # Overdue first, then soonest due; no due time last.
+    items.sort(key=lambda a: (not (a.due_at and a.due_at < now), a.due_at is None, a.due_at or now))
+    return items
+
+
+def my_open_changes(user, *, limit: int = 10) -> list[ChangeRequest]:
+    return list(
+        ChangeRequest.objects.filter(requester=user, state__in=OPEN_STATES).order_by("-updated_at")[
+            :limit
+        ]
+    )
