@@ -7,7 +7,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
@@ -75,8 +75,9 @@ def change_timeline(change: ChangeRequest, *, limit: int = 100) -> list[AuditEve
     )
 
 
-def approval_queue(user) -> list[Approval]:
-    """Pending approvals this user may decide now: overdue first, then by due time."""
+def approval_queue(user) -> QuerySet[Approval]:
+    """Pending approvals this user may decide now. Ordered by due time, which puts the
+    overdue ones first; approvals without a due time come last."""
     candidates = Approval.objects.filter(
         status=Approval.Status.PENDING,
         phase=Approval.Phase.PRE,
@@ -92,18 +93,17 @@ def approval_queue(user) -> list[Approval]:
         )
     visible = access.changes_visible_to(user).values("pk")
     decided_by_me = Approval.objects.filter(decided_by=user).values("change_id")
-    qs = (
+    return (
         candidates.filter(change__in=visible)
         .exclude(change__requester=user)
         .exclude(change__in=decided_by_me)
         .select_related("change", "change__requester")
-        .order_by("due_at", "pk")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")
     )
-    items = list(qs[:500])
-    now = timezone.now()
-    # Overdue first, then soonest due; no due time last.
-    items.sort(key=lambda a: (not (a.due_at and a.due_at < now), a.due_at is None, a.due_at or now))
-    return items
+
+
+def approval_queue_page(user, *, page_number) -> Page:
+    return Paginator(approval_queue(user), PAGE_SIZE * 2).get_page(page_number)
 
 
 def my_open_changes(user, *, limit: int = 10) -> list[ChangeRequest]:

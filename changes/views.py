@@ -219,7 +219,13 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     if not (request.user.is_superuser or has_role(request.user, *APPROVER_ROLES)):
         raise PermissionDenied("Only approvers have an approval queue.")
     return render(
-        request, "changes/approvals.html", {"approvals": selectors.approval_queue(request.user)}
+        request,
+        "changes/approvals.html",
+        {
+            "page": selectors.approval_queue_page(
+                request.user, page_number=request.GET.get("page", 1)
+            )
+        },
     )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -8,6 +10,13 @@ from guardian.shortcuts import assign_perm
 from portal.models import Component, Service, Tenant
 
 PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def _password_hash() -> str:
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(PASSWORD)
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -45,7 +54,8 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@portal.example")
-    password = factory.django.Password(PASSWORD)
+    # Hashing with Argon2 once per run instead of once per user keeps the suite fast.
+    password = factory.LazyFunction(lambda: _password_hash())
 
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
