@@ -72,7 +72,7 @@ def test_approve_and_reject_racing_on_two_roles_end_rejected(
     change = change_submit(change=change, by=change.requester)
     sec = change.approvals.get(role="SECURITY")
     comp = change.approvals.get(role="COMPLIANCE")
-    results, errors = _run_together(
+    _, errors = _run_together(
         [
             lambda: approval_decide(approval=sec, by=security, decision="APPROVED"),
             lambda: approval_decide(
@@ -103,7 +103,7 @@ def test_two_last_approvals_racing_approve_the_change_once(
     change = change_submit(change=change, by=change.requester)
     sec = change.approvals.get(role="SECURITY")
     comp = change.approvals.get(role="COMPLIANCE")
-    results, errors = _run_together(
+    _, errors = _run_together(
         [
             lambda: approval_decide(approval=sec, by=security, decision="APPROVED"),
             lambda: approval_decide(approval=comp, by=compliance, decision="APPROVED"),
