@@ -6,11 +6,14 @@ ImproperlyConfigured at start-up.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -32,6 +35,30 @@ SECRET_KEY = env_secret(
     required=PRODUCTION,
     fallback="" if PRODUCTION else _dev_key_file.read_text().strip(),
 )
+# Fernet keys for secrets kept in the database (database target passwords). The first
+# key encrypts; further comma-separated keys only decrypt, so a key can be rotated.
+_dev_field_key_file = VAR_DIR / "dev-field-encryption-key"
+if not PRODUCTION and not _dev_field_key_file.exists():
+    _dev_field_key_file.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    _dev_field_key_file.chmod(0o600)
+_field_keys = env_str(
+    "FIELD_ENCRYPTION_KEY", "" if PRODUCTION else _dev_field_key_file.read_text().strip()
+)
+if not _field_keys.strip():
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when PORTAL_ENV=production")
+FIELD_ENCRYPTION_KEYS = [key.strip() for key in _field_keys.split(",") if key.strip()]
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        _key_ok = len(base64.urlsafe_b64decode(_key.encode("ascii"))) == 32
+    except (binascii.Error, ValueError):
+        _key_ok = False
+    if not _key_ok:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY must be comma-separated Fernet keys (32 random bytes, "
+            "url-safe base64 encoded); generate one with `python -c 'from cryptography.fernet "
+            "import Fernet; print(Fernet.generate_key().decode())'`"
+        )
+
 DEBUG = env_bool("DEBUG", default=PORTAL_ENV == "development")
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production")
@@ -246,19 +273,27 @@ if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "filesystem://")):
 # re-deliver an unacknowledged task before that, so the visibility timeout is 6 h.
 PROCEDURE_TIME_LIMIT = 4 * 60 * 60
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
-    (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+    for folder in ("queue", "processed", "control"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # Fan-out (worker remote control) tables; kombu's default is ./control, relative
+        # to whichever directory each process happens to start in.
+        "control_folder": str(BROKER_DIR / "control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": 6 * 60 * 60,
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
+        # A publisher tries the broker twice at once, then gives up and leaves the row to
+        # the outbox relay. Without a limit kombu keeps retrying for the whole
+        # connection timeout, on every message of a request.
+        "max_retries": 1,
+        "interval_start": 0,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -275,13 +310,30 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "portal.relay_outbox", "schedule": 10.0},
+    "generate-routine-windows": {"task": "maintenance.generate_windows", "schedule": 3600.0},
+    "pre-start-notifications": {"task": "maintenance.send_pre_start_notices", "schedule": 60.0},
+    "start-due-windows": {"task": "maintenance.start_due_windows", "schedule": 60.0},
+    "reap-stale-runs": {"task": "maintenance.reap_stale_runs", "schedule": 60.0},
     "escalate-overdue-approvals": {
         "task": "changes.escalate_overdue_approvals",
         "schedule": 300.0,
     },
+    # Daily statistics per database target, for trends and before/after comparisons.
+    "dbops-snapshot-statistics": {
+        "task": "dbops.snapshot_statistics",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
+
+# --- Maintenance procedures ---------------------------------------------------------
+# Only scripts directly inside this directory can be run by the "Maintenance script"
+# procedure.
+MAINTENANCE_SCRIPTS_DIR = env_str("MAINTENANCE_SCRIPTS_DIR", str(BASE_DIR / "maintenance_scripts"))
+RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5, minimum=1)
+# A running procedure whose heartbeat is older than this is marked INTERRUPTED.
+RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60, minimum=5)
 
 # --- Demo -------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "")

@@ -40,6 +40,9 @@ def pytest_configure(config):
     broker = f"{base}/{1 + _xdist_index()}"
     settings.CELERY_BROKER_URL = broker
     app.conf.broker_url = broker
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration
+    # (the Makefile exports it), which would put every xdist worker back on one database.
+    os.environ["CELERY_BROKER_URL"] = broker
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": 6 * 60 * 60,
         "socket_connect_timeout": 2,
@@ -187,9 +190,12 @@ def _portal_defaults(request):
     from django.apps import apps
 
     from changes import defaults as change_defaults
+    from maintenance import defaults as maintenance_defaults
     from portal import defaults as portal_defaults
 
     if portal_defaults.roles_missing(apps):
         portal_defaults.seed_roles(apps)
     if change_defaults.missing(apps):
         change_defaults.seed(apps)
+    if maintenance_defaults.missing(apps):
+        maintenance_defaults.seed(apps)

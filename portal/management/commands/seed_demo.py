@@ -107,4 +107,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo password ({source}): {password}")
 
     def _after_seed(self) -> None:
-        """Hooks for apps that add their own demo data (windows, policies)."""
+        """Open the routine windows at once, so a fresh portal already shows them."""
+        from maintenance.services import windows_generate
+
+        created = windows_generate()
+        self.stdout.write(f"Routine maintenance windows opened: {len(created)} new.")

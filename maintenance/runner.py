@@ -1,0 +1,165 @@
+"""Runs one procedure inside a worker: pre-checks, steps, verification, rollback.
+
+Every step is a StepRun row with its timings and output; a heartbeat thread keeps the
+run's heartbeat fresh and flushes output so operators see progress live.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from maintenance import services
+from maintenance.models import ProcedureRun, StepRun
+from maintenance.procedures import registry
+from maintenance.procedures.base import RunContext, StepFailed, StepSpec
+
+logger = logging.getLogger(__name__)
+MAX_STEP_OUTPUT = 1_000_000
+
+
+class _Live:
+    """Output buffer and heartbeat for the step being run."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.lock = threading.Lock()
+        self.step_id: int | None = None
+        self.buffer: list[str] = []
+        self.progress: int | None = None
+        self.stop = threading.Event()
+
+    def log(self, text: str) -> None:
+        with self.lock:
+            self.buffer.append(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            chunk, self.buffer = "".join(self.buffer), []
+            step_id, progress = self.step_id, self.progress
+        now = timezone.now()
+        fields: dict[str, Any] = {"heartbeat_at": now}
+        if progress is not None:
+            fields["progress"] = progress
+        ProcedureRun.objects.filter(pk=self.run_id, status=ProcedureRun.Status.RUNNING).update(
+            **fields
+        )
+        if chunk and step_id:
+            step = StepRun.objects.get(pk=step_id)
+            if len(step.output) < MAX_STEP_OUTPUT:
+                step.output = (step.output + chunk)[:MAX_STEP_OUTPUT]
+                step.save(update_fields=["output"])
+
+    def beat_forever(self) -> None:
+        while not self.stop.wait(settings.RUN_HEARTBEAT_SECONDS):
+            try:
+                close_old_connections()
+                self.flush()
+            except Exception:
+                logger.exception("run %s: heartbeat failed", self.run_id)
+        connection.close()
+
+
+def _still_ours(run_id: int) -> bool:
+    return ProcedureRun.objects.filter(pk=run_id, status=ProcedureRun.Status.RUNNING).exists()
+
+
+def _run_phase(
+    kind: str, specs: list[StepSpec], ctx: RunContext, live: _Live, position: list[int]
+) -> None:
+    """Run the specs in order as StepRuns; raise StepFailed at the first failure."""
+    outputs = ctx.state.setdefault("output_of", {})
+    for spec in specs:
+        position[0] += 1
+        step = StepRun.objects.create(
+            run_id=ctx.run_id,
+            position=position[0],
+            kind=kind,
+            name=spec.name[:200],
+            status=StepRun.Status.RUNNING,
+            started_at=timezone.now(),
+        )
+        with live.lock:
+            live.step_id = step.pk
+        try:
+            result = spec.run(ctx) or {}
+            status, error = StepRun.Status.SUCCEEDED, None
+        except StepFailed as exc:
+            result, status, error = exc.result, StepRun.Status.FAILED, exc
+        except Exception as exc:  # a procedure's bug must fail the step, not the worker
+            logger.exception("run %s: step %r crashed", ctx.run_id, spec.name)
+            result = {"exception": type(exc).__name__}
+            status, error = StepRun.Status.FAILED, StepFailed(f"{type(exc).__name__}: {exc}")
+        live.flush()
+        step.refresh_from_db(fields=["output"])
+        outputs[kind] = outputs.get(kind, "") + step.output
+        step.status = status
+        step.finished_at = timezone.now()
+        step.result = result
+        if error is not None:
+            step.output = (step.output + f"\n{error.message}").strip()[:MAX_STEP_OUTPUT]
+        step.save(update_fields=["status", "finished_at", "result", "output"])
+        if error is not None:
+            raise error
+        if not _still_ours(ctx.run_id):
+            raise StepFailed("The run was interrupted; stopping here.")
+
+
+def execute_run(*, run_id: int) -> str:
+    """Entry point of the ``maintenance.execute_run`` task. Safe to deliver twice."""
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    run = services.run_claim(run_id=run_id, worker=worker)
+    if run is None:
+        return "not claimed"
+    procedure = registry.get(run.procedure.kind)
+    if procedure.manual:
+        services.run_wait_for_operator(run=run, steps=procedure.checklist(run.procedure.params))
+        return "waiting"
+    live = _Live(run.pk)
+    beat = threading.Thread(target=live.beat_forever, name=f"run-{run.pk}-heartbeat", daemon=True)
+    beat.start()
+    ctx = RunContext(
+        run_id=run.pk,
+        params=run.procedure.params,
+        change_id=run.change_id,
+        window_end=run.execution.window.end,
+        log=live.log,
+        heartbeat=lambda: None,
+        set_progress=lambda pct: setattr(live, "progress", max(0, min(100, int(pct)))),
+    )
+    position = [0]
+    status, error, phase = ProcedureRun.Status.SUCCEEDED, "", "PRECHECK"
+    try:
+        _run_phase(StepRun.Kind.PRECHECK, procedure.prechecks(ctx), ctx, live, position)
+        phase = "STEP"
+        _run_phase(StepRun.Kind.STEP, procedure.steps(ctx), ctx, live, position)
+        phase = "VERIFY"
+        _run_phase(StepRun.Kind.VERIFY, procedure.verify(ctx), ctx, live, position)
+    except StepFailed as exc:
+        error = exc.message
+        status = ProcedureRun.Status.FAILED
+        if phase != "PRECHECK" and _still_ours(run.pk):
+            rollback = procedure.rollback(ctx)
+            if rollback:
+                try:
+                    _run_phase(StepRun.Kind.ROLLBACK, rollback, ctx, live, position)
+                    status = ProcedureRun.Status.ROLLED_BACK
+                except StepFailed as rb_exc:
+                    error += f"\nRollback failed too: {rb_exc.message}"
+    finally:
+        live.stop.set()
+        beat.join(timeout=settings.RUN_HEARTBEAT_SECONDS + 5)
+        try:
+            live.flush()
+        except Exception:
+            logger.exception("run %s: final flush failed", run.pk)
+    result = {k: v for k, v in ctx.state.items() if k != "output_of"}
+    services.run_finish(run=run, status=status, error=error, result=result)
+    return status
