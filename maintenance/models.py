@@ -269,6 +269,10 @@ class ChangeProcedure(models.Model):
 
         return registry.get(self.kind)
 
+    @property
+    def summary(self) -> str:
+        return self.procedure.summary(self.params)
+
 
 class ProcedureRun(models.Model):
     class Status(models.TextChoices):

@@ -17,7 +17,10 @@ portal_patterns = (
 urlpatterns = [
     path("", include(portal_patterns)),
     path("", include("changes.urls")),
+    path("", include("maintenance.urls")),
+    path("dbops/", include("dbops.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -1,0 +1,300 @@
+"""The maintenance calendar (month and week), its iCalendar feed, emergency window
+requests and the CTO / Head of Security decisions on them."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from changes.errors import ChangeError
+from maintenance import services
+from maintenance.calendar_feed import feed_render
+from maintenance.calendar_forms import EmergencyWindowForm, WindowDecisionForm
+from maintenance.calendar_selectors import (
+    may_request_emergency,
+    may_view_calendar,
+    month_calendar,
+    week_calendar,
+)
+from maintenance.calendar_services import (
+    active_feed_token,
+    calendar_token_create,
+    calendar_token_revoke,
+    calendar_token_rotate,
+)
+from maintenance.models import (
+    CalendarFeedToken,
+    MaintenancePolicy,
+    MaintenanceWindow,
+    WindowApproval,
+    WindowType,
+)
+
+# Years the calendar pages; beyond them a date is almost surely a typo in the URL.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def _check_calendar(request: HttpRequest) -> None:
+    if not may_view_calendar(request.user):
+        raise PermissionDenied(
+            "The maintenance calendar is for operations, engineering, security, "
+            "compliance and the emergency approvers."
+        )
+
+
+def _refused(request: HttpRequest, message: str, status: int, **context) -> HttpResponse:
+    return render(
+        request,
+        "maintenance/calendar_refused.html",
+        {"error": message, **context},
+        status=status,
+    )
+
+
+def _is_partial(request: HttpRequest) -> bool:
+    # A history restore after hx-push-url asks for the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _feed_context(request: HttpRequest) -> dict:
+    token = active_feed_token(request.user)
+    url = ""
+    if token is not None:
+        url = settings.PORTAL_BASE_URL + reverse("calendar:feed", kwargs={"token": token.token})
+    return {
+        "feed_token": token,
+        "feed_url": url,
+        "webcal_url": "webcal://" + url.split("://", 1)[-1] if url else "",
+    }
+
+
+def _render_calendar(
+    request: HttpRequest, partial: str, context: dict, *, view: str
+) -> HttpResponse:
+    context.update(
+        view=view,
+        weekdays=WEEKDAYS,
+        tzname=timezone.get_current_timezone_name(),
+        today=timezone.localdate(),
+    )
+    if _is_partial(request):
+        return render(request, partial, context)
+    context.update(
+        _feed_context(request),
+        partial_template=partial,
+        can_request_emergency=may_request_emergency(request.user),
+    )
+    return render(request, "maintenance/calendar.html", context)
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    raw = request.GET.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def calendar_month(request: HttpRequest) -> HttpResponse:
+    _check_calendar(request)
+    today = timezone.localdate()
+    try:
+        year = _int_param(request, "year", today.year)
+        month = _int_param(request, "month", today.month)
+    except ValueError:
+        year = month = 0
+    if not (FIRST_YEAR <= year <= LAST_YEAR and 1 <= month <= 12):
+        return _refused(
+            request,
+            f"Choose a month with a year from {FIRST_YEAR} to {LAST_YEAR} and a month "
+            "from 1 to 12.",
+            400,
+        )
+    context = month_calendar(
+        user=request.user,
+        year=year,
+        month=month,
+        tz=timezone.get_current_timezone(),
+        today=today,
+    )
+    return _render_calendar(request, "maintenance/_calendar_month.html", context, view="month")
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def calendar_week(request: HttpRequest) -> HttpResponse:
+    _check_calendar(request)
+    today = timezone.localdate()
+    raw = request.GET.get("date", "").strip()
+    try:
+        day = date.fromisoformat(raw) if raw else today
+    except ValueError:
+        day = None
+    if day is None or not FIRST_YEAR <= day.year <= LAST_YEAR:
+        return _refused(
+            request,
+            f"Choose a week by a date written YYYY-MM-DD, from {FIRST_YEAR} to {LAST_YEAR}.",
+            400,
+        )
+    context = week_calendar(
+        user=request.user, day=day, tz=timezone.get_current_timezone(), today=today
+    )
+    return _render_calendar(request, "maintenance/_calendar_week.html", context, view="week")
+
+
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """No session here: calendar apps fetch it. The token is the credential, and it
+    serves only while active and while its owner may still see the calendar."""
+    feed_token = (
+        CalendarFeedToken.objects.select_related("user")
+        .filter(token=token, revoked_at__isnull=True)
+        .first()
+    )
+    if feed_token is None or not may_view_calendar(feed_token.user):
+        raise Http404("No such calendar feed.")
+    response = HttpResponse(
+        feed_render(user=feed_token.user), content_type="text/calendar; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'inline; filename="maintenance.ics"'
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+FEED_ACTIONS = {
+    "create": (calendar_token_create, "Your calendar feed URL is ready."),
+    "rotate": (
+        calendar_token_rotate,
+        "A new feed URL is ready; the old one no longer works. Update your calendar app.",
+    ),
+    "revoke": (calendar_token_revoke, "Your calendar feed URL is revoked."),
+}
+
+
+@login_required
+@require_POST
+def calendar_token(request: HttpRequest) -> HttpResponse:
+    _check_calendar(request)
+    action = FEED_ACTIONS.get(request.POST.get("action", ""))
+    if action is None:
+        return _refused(request, "Choose to create, rotate or revoke the feed URL.", 400)
+    service, done = action
+    service(user=request.user)
+    if request.htmx:
+        return render(
+            request,
+            "maintenance/_calendar_feed.html",
+            {**_feed_context(request), "feed_message": done},
+        )
+    messages.success(request, done)
+    return redirect("calendar:month")
+
+
+def _default_start(policy: MaintenancePolicy):
+    """The earliest allowed start rounded up to the quarter hour, in the viewer's zone."""
+    earliest = timezone.localtime() + timedelta(minutes=policy.min_notice_minutes + 5)
+    rounded = earliest.replace(second=0, microsecond=0) + timedelta(minutes=-earliest.minute % 15)
+    return rounded.strftime("%Y-%m-%dT%H:%M")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def emergency_new(request: HttpRequest) -> HttpResponse:
+    if not may_request_emergency(request.user):
+        raise PermissionDenied("Your roles do not allow requesting emergency windows.")
+    policy = MaintenancePolicy.objects.get(type=WindowType.EMERGENCY)
+    form = EmergencyWindowForm(
+        request.POST or None, policy=policy, initial={"start": _default_start(policy)}
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                window = services.emergency_window_request(
+                    by=request.user,
+                    start=form.cleaned_data["start"],
+                    duration_minutes=form.cleaned_data["duration_minutes"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except ChangeError as exc:
+                form.add_error(None, exc.message)
+                status = exc.status
+            else:
+                messages.success(
+                    request,
+                    f"{window.label} requested. The {_approver_names(policy)} are asked "
+                    "to approve it; nothing runs in it before they do.",
+                )
+                return redirect(window.get_absolute_url())
+    return render(
+        request, "maintenance/emergency_new.html", {"form": form, "policy": policy}, status=status
+    )
+
+
+def _approver_names(policy: MaintenancePolicy) -> str:
+    labels = dict(WindowApproval._meta.get_field("role").choices)
+    return " and ".join(labels.get(role, role) for role in policy.approver_roles)
+
+
+@login_required
+@require_POST
+def window_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    _check_calendar(request)
+    approval = WindowApproval.objects.select_related("window").filter(pk=pk).first()
+    if approval is None:
+        raise Http404("No such window approval.")
+    form = WindowDecisionForm(request.POST)
+    error, status = None, 200
+    if not form.is_valid():
+        error = " ".join(m for messages_ in form.errors.values() for m in messages_)
+        status = 400
+    else:
+        try:
+            services.window_decide(
+                approval=approval,
+                by=request.user,
+                decision=form.cleaned_data["decision"],
+                comment=form.cleaned_data.get("comment", ""),
+            )
+        except ChangeError as exc:
+            error, status = exc.message, exc.status
+    window = MaintenanceWindow.objects.select_related("requested_by").get(pk=approval.window_id)
+    if request.htmx:
+        approvals = list(window.approvals.select_related("decided_by").order_by("pk"))
+        response = render(
+            request,
+            "maintenance/_window_approvals.html",
+            {
+                "window": window,
+                "approvals": approvals,
+                "error": error,
+                "decided": error is None,
+                "form": form if error else None,
+                "failed_approval": approval.pk if error else None,
+            },
+            status=status,
+        )
+        if error is None:
+            response["HX-Trigger"] = "window-decided"
+        return response
+    if error is not None:
+        return _refused(request, error, status, window=window)
+    messages.success(
+        request, f"Your decision is recorded. The window is {window.get_status_display().lower()}."
+    )
+    return redirect(window.get_absolute_url())
