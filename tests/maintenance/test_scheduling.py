@@ -99,7 +99,7 @@ def test_it_refuses_a_blacked_out_window(
     day = windows[0].start.date()
     BlackoutPeriod.objects.create(start_date=day, end_date=day, reason="Quarter close freeze")
     change = _approved(requester, tenant, component)
-    with pytest.raises(Invalid, match="blacked out.*Quarter close freeze"):
+    with pytest.raises(Invalid, match=r"blacked out.*Quarter close freeze"):
         change_schedule(change=change, window=windows[0], by=operator, now=NOW)
 
 
