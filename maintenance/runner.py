@@ -154,6 +154,10 @@ def execute_run(*, run_id: int) -> str:
                 except StepFailed as rb_exc:
                     error += f"\nRollback failed too: {rb_exc.message}"
     finally:
+        try:
+            procedure.cleanup(ctx)
+        except Exception:
+            logger.exception("run %s: cleanup failed", run.pk)
         live.stop.set()
         beat.join(timeout=settings.RUN_HEARTBEAT_SECONDS + 5)
         try:

@@ -81,6 +81,9 @@ class Procedure:
     def rollback(self, ctx: RunContext) -> list[StepSpec]:
         return []
 
+    def cleanup(self, ctx: RunContext) -> None:
+        """Release what the run held (connections, locks), whatever its outcome."""
+
     def checklist(self, params: dict[str, Any]) -> list[str]:
         """Manual procedures: the steps an operator ticks."""
         return []
