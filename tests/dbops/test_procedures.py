@@ -325,7 +325,6 @@ def test_the_disk_space_check_fails_when_the_configured_capacity_is_too_small(
         target_db.run("ALTER TABLE claims OWNER TO postgres")
         with target_db.server.connect("postgres") as conn:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target_db.name)))
 
 
 def test_a_second_run_on_the_same_target_is_refused(
