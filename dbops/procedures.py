@@ -831,3 +831,172 @@ def registered() -> list[str]:
 
 
 __all__ = ["Table", "catalog_tables", "registered"]
+
+
+# --- CREATE INDEX CONCURRENTLY for a proposed index suggestion ------------------------------
+
+
+class CreateIndexForm(forms.Form):
+    suggestion = forms.IntegerField(label="Index suggestion", min_value=1)
+
+    def clean_suggestion(self) -> int:
+        from dbops.models import IndexSuggestion
+
+        pk = self.cleaned_data["suggestion"]
+        if not IndexSuggestion.objects.filter(pk=pk).exists():
+            raise forms.ValidationError("No such index suggestion.")
+        return pk
+
+
+def measure_improvement(suggestion, conn: psycopg.Connection | None = None) -> dict[str, Any]:
+    """The statement's mean time over the calls made since the baseline, against the
+    baseline's mean. pg_stat_statements is cumulative, so the new calls are isolated as
+    (total now − total then) / (calls now − calls then)."""
+    from dbops import stats
+
+    def read(c: psycopg.Connection):
+        status = stats.statements_status(c)
+        return stats.statement(c, status, suggestion.queryid) if status.available else None
+
+    if conn is None:
+        with connect(suggestion.target) as own:
+            current = read(own)
+    else:
+        current = read(conn)
+    before = suggestion.mean_exec_time_before
+    if current is None:
+        return {"status": "statement not found", "mean_before_ms": before}
+    new_calls = current.calls - suggestion.calls_before
+    if new_calls <= 0:
+        return {"status": "awaiting calls", "mean_before_ms": before, "new_calls": 0}
+    total_before = suggestion.mean_exec_time_before * suggestion.calls_before
+    mean_after = max(current.total_exec_time - total_before, 0.0) / new_calls
+    return {
+        "status": "measured",
+        "mean_before_ms": round(before, 3),
+        "mean_after_ms": round(mean_after, 3),
+        "new_calls": new_calls,
+        "improvement_percent": round(100.0 * (before - mean_after) / before, 1) if before else None,
+        "calls_now": current.calls,
+    }
+
+
+@register
+class CreateIndex(Procedure):
+    kind = "db_create_index"
+    label = "CREATE INDEX CONCURRENTLY"
+    description = "Builds a proposed index without blocking writes, then verifies it."
+    form_class = CreateIndexForm
+    has_rollback = True
+
+    def _suggestion(self, params):
+        from dbops.models import IndexSuggestion
+
+        suggestion = (
+            IndexSuggestion.objects.select_related("target")
+            .filter(pk=params.get("suggestion"))
+            .first()
+        )
+        if suggestion is None:
+            raise StepFailed("The index suggestion no longer exists.")
+        return suggestion
+
+    def to_json(self, cleaned):
+        from dbops.models import IndexSuggestion
+
+        suggestion = IndexSuggestion.objects.get(pk=cleaned["suggestion"])
+        return {
+            "suggestion": suggestion.pk,
+            "target": suggestion.target_id,
+            "tables": [[suggestion.schema, suggestion.table]],
+            "dead_ratio_min": None,
+            "disk_override_reason": "",
+        }
+
+    def summary(self, params):
+        from dbops.models import IndexSuggestion
+
+        s = IndexSuggestion.objects.filter(pk=params.get("suggestion")).first()
+        if s is None:
+            return "CREATE INDEX CONCURRENTLY (suggestion missing)"
+        return (
+            f"CREATE INDEX CONCURRENTLY {s.index_name} ON {s.schema}.{s.table} "
+            f"({', '.join(s.columns)})"
+        )
+
+    def max_minutes(self, params):
+        return 30
+
+    def prechecks(self, ctx):
+        return [
+            StepSpec("Per-target lock", check_target_lock),
+            StepSpec("DISK_SPACE", make_disk_check(True)),
+            StepSpec("CONNECTIONS", check_connections),
+            StepSpec("LOCKS", check_locks),
+        ]
+
+    def steps(self, ctx):
+        def build(c: RunContext) -> dict[str, Any]:
+            from dbops.analysis import create_index_sql
+
+            s = self._suggestion(c.params)
+            conn = _open(c)
+            statement = create_index_sql(s.schema, s.table, s.columns, s.index_name)
+            c.log(statement.as_string(conn) + "\n")
+            c.state["created"] = True
+            try:
+                with _ProgressWatcher(c, conn.info.backend_pid, f"{s.schema}.{s.table}"):
+                    conn.execute(statement)
+            except psycopg.Error as exc:
+                raise StepFailed(f"CREATE INDEX failed: {query_failure(exc)}") from None
+            return {"index": s.index_name}
+
+        return [
+            StepSpec("Notify stakeholders", notify_stakeholders),
+            StepSpec("Build the index concurrently", build),
+        ]
+
+    def verify(self, ctx):
+        def valid(c: RunContext) -> dict[str, Any]:
+            s = self._suggestion(c.params)
+            row = (
+                _open(c)
+                .execute(
+                    "SELECT x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                    "JOIN pg_namespace n ON n.oid = i.relnamespace "
+                    "WHERE n.nspname = %s AND i.relname = %s",
+                    [s.schema, s.index_name],
+                )
+                .fetchone()
+            )
+            if not row or not row[0]:
+                raise StepFailed(f"Index {s.index_name} is missing or invalid.")
+            return {"index": s.index_name, "valid": True}
+
+        def compare(c: RunContext) -> dict[str, Any]:
+            s = self._suggestion(c.params)
+            result = measure_improvement(s, _open(c))
+            c.state["improvement"] = result
+            return result
+
+        return [
+            StepSpec("The index is valid", valid),
+            StepSpec("Mean time before and after", compare),
+        ]
+
+    def rollback(self, ctx):
+        def drop(c: RunContext) -> dict[str, Any]:
+            from dbops.analysis import drop_index_sql
+
+            s = self._suggestion(c.params)
+            if not c.state.get("created"):
+                return {"dropped": False}
+            statement = drop_index_sql(s.schema, s.index_name)
+            c.log(statement.as_string(_open(c)) + "\n")
+            _open(c).execute(statement)
+            return {"dropped": s.index_name}
+
+        return [StepSpec("Drop the index", drop)]
+
+    def cleanup(self, ctx):
+        _close(ctx)
