@@ -24,6 +24,9 @@ UID_DOMAIN = "change-portal"
 # What a subscription shows: recent history and everything planned months ahead.
 PAST = timedelta(days=60)
 AHEAD = timedelta(days=180)
+# Blackout runs are read this far before the feed's first day, so a run the range cuts
+# into keeps its first day, and with it its UID, from one fetch to the next.
+RUN_LOOKBACK = timedelta(days=62)
 
 SUMMARIES = {
     WindowType.ROUTINE: "Routine maintenance window",
@@ -122,7 +125,9 @@ def feed_render(*, user, now: datetime | None = None) -> bytes:
         cal.add_component(_window_event(entry, stamp))
     policy = routine_policy()
     if policy is not None:
-        days = blackout_days((now - PAST).date(), (now + AHEAD).date(), policy)
+        first_day = (now - PAST).date()
+        days = blackout_days(first_day - RUN_LOOKBACK, (now + AHEAD).date(), policy)
         for first, last, reason in _blackout_runs(days):
-            cal.add_component(_blackout_event(first, last, reason, stamp))
+            if last >= first_day:
+                cal.add_component(_blackout_event(first, last, reason, stamp))
     return cal.to_ical()

@@ -19,16 +19,9 @@ from maintenance.models import (
     WindowApproval,
     WindowType,
 )
+from maintenance.selectors import can_see_windows
 from portal.roles import Role, has_role
 
-CALENDAR_ROLES = (
-    Role.OPERATIONS,
-    Role.ENGINEERING,
-    Role.SECURITY,
-    Role.CTO,
-    Role.HEAD_OF_SECURITY,
-    Role.COMPLIANCE,
-)
 # The roles emergency_window_request accepts; the page offers the form to them only.
 EMERGENCY_REQUEST_ROLES = (Role.OPERATIONS, Role.ENGINEERING, Role.SECURITY, Role.REQUESTER)
 RESTRICTED = "Change (restricted)"
@@ -36,10 +29,7 @@ RESTRICTED = "Change (restricted)"
 
 def may_view_calendar(user) -> bool:
     return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and (user.is_superuser or has_role(user, *CALENDAR_ROLES))
+        user is not None and user.is_authenticated and user.is_active and can_see_windows(user)
     )
 
 
@@ -84,14 +74,7 @@ def routine_policy() -> MaintenancePolicy | None:
 
 def windows_between(start: datetime, end: datetime) -> list[MaintenanceWindow]:
     """Windows starting in [start, end), each with its scheduled changes (two queries)."""
-    slots = ScheduledChange.objects.select_related("change").only(
-        "window_id",
-        "position",
-        "planned_start",
-        "planned_minutes",
-        "change__id",
-        "change__title",
-    )
+    slots = ScheduledChange.objects.select_related("change")
     return list(
         MaintenanceWindow.objects.filter(start__gte=start, start__lt=end)
         .prefetch_related(Prefetch("scheduled_changes", queryset=slots.order_by("position")))
@@ -161,13 +144,11 @@ def month_calendar(*, user, year: int, month: int, tz: tzinfo, today: date) -> d
         period=lambda d: d.month == month,
     )
     first_of_month = date(year, month, 1)
-    previous = first_of_month - timedelta(days=1)
-    following = first_of_month + timedelta(days=32)
     return {
         "month": first_of_month,
         "weeks": [days[i : i + 7] for i in range(0, len(days), 7)],
-        "previous": {"year": previous.year, "month": previous.month},
-        "next": {"year": following.year, "month": following.month},
+        "previous": (first_of_month - timedelta(days=1)).replace(day=1),
+        "next": (first_of_month + timedelta(days=32)).replace(day=1),
         "blackout_count": sum(1 for d in days if d.blackout and d.in_period),
         "window_count": sum(len(d.windows) for d in days if d.in_period),
     }

@@ -13,11 +13,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from changes.errors import ChangeError
-from maintenance import services
+from maintenance import selectors, services
 from maintenance.calendar_feed import feed_render
 from maintenance.calendar_forms import EmergencyWindowForm, WindowDecisionForm
 from maintenance.calendar_selectors import (
@@ -32,13 +33,7 @@ from maintenance.calendar_services import (
     calendar_token_revoke,
     calendar_token_rotate,
 )
-from maintenance.models import (
-    CalendarFeedToken,
-    MaintenancePolicy,
-    MaintenanceWindow,
-    WindowApproval,
-    WindowType,
-)
+from maintenance.models import CalendarFeedToken, MaintenancePolicy, WindowApproval, WindowType
 
 # Years the calendar pages; beyond them a date is almost surely a typo in the URL.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -79,6 +74,14 @@ def _feed_context(request: HttpRequest) -> dict:
     }
 
 
+def _month_url(day: date) -> str:
+    return f"{reverse('calendar:month')}?{urlencode({'year': day.year, 'month': day.month})}"
+
+
+def _week_url(day: date) -> str:
+    return f"{reverse('calendar:week')}?{urlencode({'date': day.isoformat()})}"
+
+
 def _render_calendar(
     request: HttpRequest, partial: str, context: dict, *, view: str
 ) -> HttpResponse:
@@ -86,7 +89,7 @@ def _render_calendar(
         view=view,
         weekdays=WEEKDAYS,
         tzname=timezone.get_current_timezone_name(),
-        today=timezone.localdate(),
+        week_url=reverse("calendar:week"),
     )
     if _is_partial(request):
         return render(request, partial, context)
@@ -128,6 +131,17 @@ def calendar_month(request: HttpRequest) -> HttpResponse:
         tz=timezone.get_current_timezone(),
         today=today,
     )
+    first = context["month"]
+    context["nav"] = {
+        "title": f"{first:%B %Y}",
+        "prev_label": f"{context['previous']:%B}",
+        "next_label": f"{context['next']:%B}",
+        "prev_url": _month_url(context["previous"]),
+        "next_url": _month_url(context["next"]),
+        "today_url": reverse("calendar:month"),
+        # Into the week of today when this is today's month, else of the 1st.
+        "switch_url": _week_url(today if (today.year, today.month) == (year, month) else first),
+    }
     return _render_calendar(request, "maintenance/_calendar_month.html", context, view="month")
 
 
@@ -151,6 +165,16 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
     context = week_calendar(
         user=request.user, day=day, tz=timezone.get_current_timezone(), today=today
     )
+    monday, sunday = context["monday"], context["sunday"]
+    context["nav"] = {
+        "title": f"Week of {monday:%d %b} – {sunday:%d %b %Y}",
+        "prev_label": "Previous week",
+        "next_label": "Next week",
+        "prev_url": _week_url(context["previous"]),
+        "next_url": _week_url(context["next"]),
+        "today_url": reverse("calendar:week"),
+        "switch_url": _month_url(monday),
+    }
     return _render_calendar(request, "maintenance/_calendar_week.html", context, view="week")
 
 
@@ -240,7 +264,10 @@ def emergency_new(request: HttpRequest) -> HttpResponse:
                     f"{window.label} requested. The {_approver_names(policy)} are asked "
                     "to approve it; nothing runs in it before they do.",
                 )
-                return redirect(window.get_absolute_url())
+                # A requester without a calendar role may not open the window page.
+                if may_view_calendar(request.user):
+                    return redirect(window.get_absolute_url())
+                return redirect("portal:dashboard")
     return render(
         request, "maintenance/emergency_new.html", {"form": form, "policy": policy}, status=status
     )
@@ -273,9 +300,9 @@ def window_decide(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ChangeError as exc:
             error, status = exc.message, exc.status
-    window = MaintenanceWindow.objects.select_related("requested_by").get(pk=approval.window_id)
+    window = selectors.window_detail(approval.window_id)
     if request.htmx:
-        approvals = list(window.approvals.select_related("decided_by").order_by("pk"))
+        approvals = selectors.window_approvals(window)
         response = render(
             request,
             "maintenance/_window_approvals.html",

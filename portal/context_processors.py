@@ -17,10 +17,10 @@ def _approver(user) -> bool:
     return user.is_superuser or has_role(user, *APPROVER_ROLES)
 
 
-def _operations(user) -> bool:
-    return user.is_superuser or has_role(
-        user, Role.OPERATIONS, Role.ENGINEERING, Role.SECURITY, Role.CTO, Role.HEAD_OF_SECURITY
-    )
+def _calendar(user) -> bool:
+    from maintenance.calendar_selectors import may_view_calendar
+
+    return may_view_calendar(user)
 
 
 def _dbops(user) -> bool:
@@ -41,7 +41,7 @@ NAV: list[tuple[str, str, Callable]] = [
     ("Dashboard", "portal:dashboard", _anyone),
     ("Changes", "changes:list", _anyone),
     ("Approvals", "changes:approvals", _approver),
-    ("Calendar", "maintenance:calendar", _operations),
+    ("Calendar", "calendar:month", _calendar),
     ("Database ops", "dbops:targets", _dbops),
     ("Reports", "portal:reports", _reports),
     ("Admin", "admin:index", _admin),

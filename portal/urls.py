@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include(portal_patterns)),
     path("", include("changes.urls")),
     path("", include("maintenance.urls")),
+    path("", include("maintenance.calendar_urls")),
     path("dbops/", include("dbops.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
