@@ -154,7 +154,11 @@ def window_decide(
         locked = WindowApproval.objects.select_for_update().get(pk=approval.pk)
         if window.requested_by_id == by.pk:
             raise SeparationOfDuties("You requested this window, so you cannot approve it.")
-        if WindowApproval.objects.filter(window=window, decided_by=by).exclude(pk=locked.pk):
+        if (
+            WindowApproval.objects.filter(window=window, decided_by=by)
+            .exclude(pk=locked.pk)
+            .exists()
+        ):
             raise SeparationOfDuties("One person may fill only one role per window.")
         if not (by.is_superuser or has_role(by, locked.role)):
             raise NotAllowed(f"Only {locked.get_role_display()} decides this approval.")
@@ -178,6 +182,14 @@ def window_decide(
         elif statuses == {"APPROVED"}:
             window.status = MaintenanceWindow.Status.PLANNED
         window.save(update_fields=["status"])
+        if window.status != MaintenanceWindow.Status.PENDING_APPROVAL and window.requested_by:
+            notify(
+                recipients=[window.requested_by],
+                subject=f"{window.title}: {window.get_status_display().lower()}",
+                body=comment.strip() or "",
+                url=window.get_absolute_url(),
+                dedup_key=f"window:{window.pk}:decided",
+            )
     return locked
 
 
@@ -404,30 +416,53 @@ def window_stakeholders(window: MaintenanceWindow) -> tuple[list, list[str]]:
     return users, contacts
 
 
+def _notice_body(window: MaintenanceWindow, *, user=None, contact: str | None = None) -> str:
+    """The changes this recipient may know about: a user sees the changes they may
+    view, a tenant contact those of their tenant; others are only counted."""
+    from changes import access
+
+    slots = list(window.scheduled_changes.select_related("change"))
+    if user is not None:
+        visible = set(
+            access.changes_visible_to(user)
+            .filter(pk__in=[s.change_id for s in slots])
+            .values_list("pk", flat=True)
+        )
+    else:
+        visible = set(
+            ChangeRequest.objects.filter(
+                pk__in=[s.change_id for s in slots], tenants__contact_email=contact
+            ).values_list("pk", flat=True)
+        )
+    named = [f"{s.change.public_id} {s.change.title}" for s in slots if s.change_id in visible]
+    hidden = len(slots) - len(named)
+    lines = named or ["no changes of yours are scheduled in it"]
+    if hidden:
+        lines.append(f"and {hidden} other change(s)")
+    return "Changes: " + "; ".join(lines)
+
+
 def window_notices_send(*, now: datetime | None = None) -> int:
     """Send each due pre-start notice exactly once per (window, offset, recipient), even
     when the tick runs twice or late (a late tick still sends before the start)."""
-    from django.core.mail import send_mail
-
     now = now or timezone.now()
-    horizon = now + timedelta(days=3)
+    largest = max(
+        [int(o) for p in MaintenancePolicy.objects.all() for o in p.notification_offsets or []]
+        + [1440]
+    )
+    horizon = now + timedelta(minutes=largest)
     sent = 0
     windows = MaintenanceWindow.objects.filter(
-        status=MaintenanceWindow.Status.PLANNED, start__gt=now, start__lte=horizon
-    )
+        status=MaintenanceWindow.Status.PLANNED, start__gt=now
+    ).filter(start__lte=horizon)
     for window in windows:
         users, contacts = window_stakeholders(window)
         for offset in sorted(window.notification_offsets or [], reverse=True):
             if now < window.start - timedelta(minutes=int(offset)):
                 continue
-            # A later (smaller) offset already due makes this earlier one moot.
             subject = (
                 f"Maintenance window starts {window.start:%Y-%m-%d %H:%M} UTC "
                 f"({window.get_type_display()}, {window.duration_minutes} min)"
-            )
-            changes = (
-                ", ".join(window.scheduled_changes.values_list("change__title", flat=True))
-                or "no changes scheduled yet"
             )
             for key, user, email in [(f"user:{u.pk}", u, None) for u in users] + [
                 (f"email:{c}", None, c) for c in contacts
@@ -437,23 +472,21 @@ def window_notices_send(*, now: datetime | None = None) -> int:
                         WindowNotice.objects.create(
                             window=window, offset_minutes=int(offset), recipient=key
                         )
+                        body = _notice_body(window, user=user, contact=email)
                         if user is not None:
                             notify(
                                 recipients=[user],
                                 subject=subject,
-                                body=f"Changes: {changes}",
+                                body=body,
                                 url=window.get_absolute_url(),
                                 dedup_key=f"window:{window.pk}:notice:{offset}",
                             )
                         else:
-                            transaction.on_commit(
-                                lambda e=email, s=subject, c=changes: send_mail(
-                                    f"[Change Portal] {s}",
-                                    f"Changes: {c}",
-                                    None,
-                                    [e],
-                                    fail_silently=True,
-                                )
+                            # Through the outbox: a mail server that is down delays the
+                            # notice instead of losing it.
+                            outbox_enqueue(
+                                task_name="portal.send_email",
+                                args=[[email], f"[Change Portal] {subject}", body],
                             )
                 except IntegrityError:
                     continue

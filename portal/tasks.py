@@ -22,3 +22,10 @@ def send_notification_email(notification_id: int) -> bool:
 @shared_task(name="portal.worker_ping", acks_late=True)
 def worker_ping(token: str) -> int:
     return services.worker_ping_record(token=token)
+
+
+@shared_task(name="portal.send_email", acks_late=True)
+def send_email(recipients: list[str], subject: str, body: str) -> int:
+    from django.core.mail import send_mail
+
+    return send_mail(subject[:255], body, None, recipients)
