@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.core.validators import MaxLengthValidator
 from django.utils import timezone
@@ -8,12 +10,18 @@ from changes.models import Approval, ChangeRequest, ChangeType, Priority, State
 from portal.models import Component, Service, Tenant
 
 MAX_TEXT = 20_000
+# How far ahead a change may be planned; also keeps start + window inside datetime's range.
+MAX_LEAD = timedelta(days=730)
+WINDOW_ERROR = "The window must be between 1 and 1440 minutes."
+STALE_FORM = "This form is out of date or damaged. Reload the page and try again."
 
 
 class ChangeRequestForm(forms.ModelForm):
     """The change form. Proposed start is entered in the user's zone and stored in UTC."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = forms.IntegerField(
+        widget=forms.HiddenInput, required=False, error_messages={"invalid": STALE_FORM}
+    )
     proposed_start = forms.DateTimeField(
         label="Proposed start",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -25,6 +33,12 @@ class ChangeRequestForm(forms.ModelForm):
         min_value=1,
         max_value=1440,
         help_text="1 to 1440. Routine windows allow at most 240 minutes.",
+        error_messages={
+            "required": WINDOW_ERROR,
+            "invalid": "Enter the window as a whole number of minutes, 1 to 1440.",
+            "min_value": WINDOW_ERROR,
+            "max_value": WINDOW_ERROR,
+        },
     )
 
     class Meta:
@@ -57,6 +71,11 @@ class ChangeRequestForm(forms.ModelForm):
             "backout_plan": "Backout plan",
             "verification_plan": "Verification plan",
         }
+        error_messages = {
+            "title": {"required": "Give the change a title."},
+            "components": {"required": "Name at least one component."},
+            "tenants": {"required": "Name at least one tenant."},
+        }
         widgets = {
             "components": forms.SelectMultiple(attrs={"size": 6}),
             "services": forms.SelectMultiple(attrs={"size": 4}),
@@ -84,8 +103,11 @@ class ChangeRequestForm(forms.ModelForm):
 
     def clean_proposed_start(self):
         start = self.cleaned_data["proposed_start"]
-        if start <= timezone.now():
+        now = timezone.now()
+        if start <= now:
             raise forms.ValidationError("The proposed start must be in the future.")
+        if start > now + MAX_LEAD:
+            raise forms.ValidationError("The proposed start must be within two years from now.")
         return start
 
     def clean_components(self):
@@ -117,7 +139,11 @@ class ChangeRequestForm(forms.ModelForm):
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(
-        choices=[(Approval.Status.APPROVED, "Approve"), (Approval.Status.REJECTED, "Reject")]
+        choices=[(Approval.Status.APPROVED, "Approve"), (Approval.Status.REJECTED, "Reject")],
+        error_messages={
+            "required": "Choose Approve or Reject.",
+            "invalid_choice": "Choose Approve or Reject.",
+        },
     )
     comment = forms.CharField(
         label="Comment",
@@ -125,7 +151,9 @@ class DecisionForm(forms.Form):
         max_length=MAX_TEXT,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = forms.IntegerField(
+        widget=forms.HiddenInput, required=False, error_messages={"invalid": STALE_FORM}
+    )
 
     def clean(self):
         cleaned = super().clean()

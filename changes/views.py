@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from changes import access, selectors, services
-from changes.errors import ChangeError
+from changes.errors import ChangeError, Conflict
 from changes.forms import ChangeFilterForm, ChangeRequestForm, DecisionForm, DelegateForm
 from changes.models import CANCELLABLE_STATES, Approval, ChangeRequest, State
 from portal.roles import APPROVER_ROLES, has_role
@@ -30,6 +30,12 @@ def _get_approval_for_user(request: HttpRequest, pk: int) -> Approval:
     if not access.may_decide(request.user, approval):
         raise PermissionDenied("You may not decide this approval.")
     return approval
+
+
+def _posted(request: HttpRequest):
+    """Form data for a POST, even an empty one (``request.POST or None`` would leave the
+    form unbound: a 400 with no message)."""
+    return request.POST if request.method == "POST" else None
 
 
 def _refused(
@@ -65,30 +71,43 @@ def _form_impact(form: ChangeRequestForm) -> dict:
     }
 
 
+def _submit_saved_draft(request: HttpRequest, change: ChangeRequest) -> HttpResponse:
+    """Submit a draft the form has just saved. Saving and submitting are two
+    transactions, so when submitting is refused the requester is told the draft was
+    kept and sent back to it, never shown a form that looks like nothing was saved."""
+    try:
+        change = services.change_submit(change=change, by=request.user)
+    except ChangeError as exc:
+        messages.error(
+            request,
+            f"{change.public_id} was saved as a draft but not submitted: {exc.message}",
+        )
+        return redirect("changes:edit", pk=change.pk)
+    messages.success(
+        request,
+        f"{change.public_id} submitted: {change.get_category_display()}, risk {change.risk_level}.",
+    )
+    return redirect(change.get_absolute_url())
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def change_create(request: HttpRequest) -> HttpResponse:
     if not access.can_create(request.user):
         raise PermissionDenied("Your roles do not allow filing change requests.")
-    form = ChangeRequestForm(request.POST or None, user=request.user)
+    form = ChangeRequestForm(_posted(request), user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             change = services.change_create(
                 by=request.user, data=form.service_data(), **_form_impact(form)
             )
-            if request.POST.get("action") == "submit":
-                change = services.change_submit(change=change, by=request.user)
-                messages.success(
-                    request,
-                    f"{change.public_id} submitted: {change.get_category_display()}, "
-                    f"risk {change.risk_level}.",
-                )
-            else:
-                messages.success(request, f"{change.public_id} saved as a draft.")
         except ChangeError as exc:
             form.add_error(None, exc.message)
         else:
-            return redirect(change.get_absolute_url())
+            if request.POST.get("action") != "submit":
+                messages.success(request, f"{change.public_id} saved as a draft.")
+                return redirect(change.get_absolute_url())
+            return _submit_saved_draft(request, change)
     status = 400 if request.method == "POST" else 200
     return render(request, "changes/form.html", {"form": form, "change": None}, status=status)
 
@@ -102,7 +121,7 @@ def change_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if change.state != State.DRAFT:
         messages.error(request, "Only drafts can be edited.")
         return redirect(change.get_absolute_url())
-    form = ChangeRequestForm(request.POST or None, instance=change, user=request.user)
+    form = ChangeRequestForm(_posted(request), instance=change, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             change = services.change_update(
@@ -112,17 +131,15 @@ def change_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 version=form.cleaned_data.get("version"),
                 **_form_impact(form),
             )
-            if request.POST.get("action") == "submit":
-                change = services.change_submit(change=change, by=request.user)
-                messages.success(request, f"{change.public_id} submitted for review.")
-            else:
-                messages.success(request, f"{change.public_id} saved.")
-            return redirect(change.get_absolute_url())
         except ChangeError as exc:
             form.add_error(None, exc.message)
             return render(
                 request, "changes/form.html", {"form": form, "change": change}, status=exc.status
             )
+        if request.POST.get("action") != "submit":
+            messages.success(request, f"{change.public_id} saved.")
+            return redirect(change.get_absolute_url())
+        return _submit_saved_draft(request, change)
     status = 400 if request.method == "POST" else 200
     return render(request, "changes/form.html", {"form": form, "change": change}, status=status)
 
@@ -157,6 +174,17 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _posted_version(request: HttpRequest) -> int | None:
+    """The version a change's form carried. A damaged one is treated like a stale form
+    (409) instead of reaching the service as text."""
+    raw = request.POST.get("version", "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        raise Conflict("This form is out of date or damaged. Reload the page and try again.")
+    return int(raw)
+
+
 def _requester_action(request: HttpRequest, pk: int, action) -> HttpResponse:
     change = _get_change_for_user(request, pk)
     if not access.is_requester(request.user, change):
@@ -176,7 +204,7 @@ def _requester_action(request: HttpRequest, pk: int, action) -> HttpResponse:
 def change_submit(request: HttpRequest, pk: int) -> HttpResponse:
     def submit(change):
         change = services.change_submit(
-            change=change, by=request.user, version=request.POST.get("version") or None
+            change=change, by=request.user, version=_posted_version(request)
         )
         messages.success(request, f"{change.public_id} submitted: {change.get_category_display()}.")
         return change
@@ -192,7 +220,7 @@ def change_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             change=change,
             by=request.user,
             reason=request.POST.get("reason", "")[:2000],
-            version=request.POST.get("version") or None,
+            version=_posted_version(request),
         )
         messages.success(request, f"{change.public_id} cancelled.")
         return change
@@ -234,7 +262,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
 def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
     approval = _get_approval_for_user(request, pk)
     change = selectors.change_detail(pk=approval.change_id)
-    form = DecisionForm(request.POST or None, initial={"version": approval.version})
+    form = DecisionForm(_posted(request), initial={"version": approval.version})
     partial = "changes/_decision.html"
     context = {
         "approval": approval,
