@@ -1,0 +1,1 @@
+SELECT stats_reset FROM {info}

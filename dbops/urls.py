@@ -1,0 +1,15 @@
+from django.urls import path
+
+from dbops import views
+
+app_name = "dbops"
+
+urlpatterns = [
+    path("targets/", views.target_list, name="targets"),
+    path("targets/new/", views.target_create, name="create"),
+    path("targets/<int:pk>/", views.target_detail, name="target"),
+    path("targets/<int:pk>/edit/", views.target_edit, name="edit"),
+    path("targets/<int:pk>/check/", views.target_check, name="check"),
+    path("targets/<int:pk>/queries/", views.target_queries, name="queries"),
+    path("targets/<int:pk>/queries/propose/", views.index_propose, name="propose"),
+]
