@@ -24,7 +24,7 @@ def change_list(*, user, filters: dict[str, Any]) -> QuerySet[ChangeRequest]:
         term = filters["q"]
         digits = term.upper().removeprefix("CHG-").lstrip("0")
         cond = Q(title__icontains=term)
-        if digits.isdigit():
+        if digits.isascii() and digits.isdecimal():
             cond |= Q(pk=int(digits))
         qs = qs.filter(cond)
     for key in ("state", "type", "priority", "category"):

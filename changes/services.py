@@ -48,8 +48,10 @@ def _lock_change(change_id: int) -> ChangeRequest:
     return ChangeRequest.objects.select_for_update().get(pk=change_id)
 
 
-def _check_version(change: ChangeRequest, version: int | None) -> None:
-    if version is not None and int(version) != change.version:
+def _check_version(change: ChangeRequest, version: int | str | None) -> None:
+    if version is None:
+        return
+    if not str(version).isdecimal() or int(version) != change.version:
         raise Conflict(
             f"{change.public_id} was changed by someone else since you opened this page. "
             "Reload it to see the current version, then try again."
@@ -131,6 +133,17 @@ def _check_impact_visible(by, tenants: Iterable[Tenant]) -> None:
 # --- change lifecycle ---------------------------------------------------------------
 
 
+MAX_LEAD = timedelta(days=2 * 365)
+
+
+def _check_schedule(data: dict[str, Any]) -> None:
+    start, minutes = data.get("proposed_start"), data.get("window_minutes")
+    if start is None or start > timezone.now() + MAX_LEAD:
+        raise Invalid("The proposed start must be within the next two years.")
+    if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+        raise Invalid("The window must be between 1 and 1440 minutes.")
+
+
 def change_create(
     *,
     by,
@@ -144,6 +157,7 @@ def change_create(
         raise NotAllowed("Your roles do not allow filing change requests.")
     tenants = list(tenants)
     _check_impact_visible(by, tenants)
+    _check_schedule(data)
     with transaction.atomic(durable=True):
         change = ChangeRequest(
             requester=by,
@@ -177,6 +191,7 @@ def change_update(
 ) -> ChangeRequest:
     tenants = list(tenants)
     _check_impact_visible(by, tenants)
+    _check_schedule(data)
     with transaction.atomic(durable=True):
         locked = _lock_change(change.pk)
         if not access.is_requester(by, locked):
@@ -388,8 +403,6 @@ def approval_decide(
     comment = (comment or "").strip()
     if decision not in (Approval.Status.APPROVED, Approval.Status.REJECTED):
         raise Invalid("Choose Approve or Reject.")
-    if decision == Approval.Status.REJECTED and not comment:
-        raise Invalid("A rejection needs a comment explaining why.")
     with transaction.atomic(durable=True):
         change = _lock_change(approval.change_id)
         locked = Approval.objects.select_for_update().get(pk=approval.pk)
@@ -414,13 +427,16 @@ def approval_decide(
                 reason=f"You may not decide the {locked.get_role_display()} approval.",
                 details={"approval": locked.pk},
             )
+        # Refusals by duty and permission come first (audited); then the input.
+        if decision == Approval.Status.REJECTED and not comment:
+            raise Invalid("A rejection needs a comment explaining why.")
         if locked.status != Approval.Status.PENDING:
             who = locked.decided_by.get_username() if locked.decided_by else "someone"
             raise Conflict(
                 f"This approval was already {locked.get_status_display().lower()} by {who} "
                 f"at {locked.decided_at:%Y-%m-%d %H:%M} UTC."
             )
-        if version is not None and int(version) != locked.version:
+        if version is not None and (not str(version).isdecimal() or int(version) != locked.version):
             raise Conflict("This approval changed since you opened it. Reload and try again.")
         if not access.decision_open(locked):
             raise Conflict(

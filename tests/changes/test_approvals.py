@@ -234,3 +234,19 @@ def test_a_stale_edit_form_is_refused(client, draft):
     response = client.post(url, data)
     assert response.status_code == 409
     assert "changed by someone else" in response.content.decode()
+
+
+def test_a_requester_rejecting_without_a_comment_is_refused_by_duty_first(
+    make_user, make_change, tenant
+):
+    selfish = make_user("selfish-sec", ["REQUESTER", "SECURITY"])
+    change = _submit(make_change(requester=selfish))
+    with pytest.raises(SeparationOfDuties):
+        approval_decide(approval=change.approvals.get(), by=selfish, decision="REJECTED")
+    assert _denials(change).count() == 1
+
+
+def test_searching_for_odd_digits_does_not_fail(client, requester):
+    client.force_login(requester)
+    for term in ("²", "CHG-٣", "CHG-000001", "9" * 40):
+        assert client.get(reverse("changes:list"), {"q": term}).status_code == 200
