@@ -977,6 +977,15 @@ class CreateIndex(Procedure):
             s = self._suggestion(c.params)
             result = measure_improvement(s, _open(c))
             c.state["improvement"] = result
+            if result["status"] == "measured":
+                from dbops.services import index_suggestion_verify
+
+                index_suggestion_verify(suggestion=s)
+            else:
+                c.log(
+                    "No calls of the statement since the index was built yet: measure "
+                    "again from the change page once the application has run it.\n"
+                )
             return result
 
         return [

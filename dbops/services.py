@@ -508,4 +508,44 @@ def index_suggestion_propose(
                 "baseline_snapshot": snapshot.pk,
             },
         )
+    # The change carries the procedure that builds the index inside its window.
+    from maintenance.services import change_procedure_add
+
+    change_procedure_add(
+        change=change, by=by, kind="db_create_index", params={"suggestion": record.pk}
+    )
     return change
+
+
+def index_suggestion_verify(*, suggestion: IndexSuggestion, by=None) -> IndexSuggestion:
+    """Measure the statement's mean time over the calls made since the baseline and
+    record the improvement on the suggestion and, in the audit trail, on the change."""
+    from dbops.procedures import measure_improvement
+
+    if by is not None and not access.is_database_operator(by):
+        raise NotAllowed("Your roles do not allow database operations.")
+    try:
+        result = measure_improvement(suggestion)
+    except TargetUnavailable as exc:
+        raise Invalid(exc.message) from None
+    if result["status"] != "measured":
+        raise Invalid(
+            "No new calls of the statement since the baseline yet; measure again once the "
+            "application has run it."
+        )
+    with transaction.atomic(durable=True):
+        locked = IndexSuggestion.objects.select_for_update().get(pk=suggestion.pk)
+        locked.mean_exec_time_after = result["mean_after_ms"]
+        locked.calls_after = result["calls_now"]
+        locked.verified_at = timezone.now()
+        locked.save(update_fields=["mean_exec_time_after", "calls_after", "verified_at"])
+        audit_record(
+            action="dbops.index.verified",
+            user=by,
+            obj=locked.change,
+            details={
+                key: result[key]
+                for key in ("mean_before_ms", "mean_after_ms", "new_calls", "improvement_percent")
+            },
+        )
+    return locked

@@ -12,4 +12,5 @@ urlpatterns = [
     path("targets/<int:pk>/check/", views.target_check, name="check"),
     path("targets/<int:pk>/queries/", views.target_queries, name="queries"),
     path("targets/<int:pk>/queries/propose/", views.index_propose, name="propose"),
+    path("indexes/<int:pk>/verify/", views.index_verify, name="verify_index"),
 ]

@@ -180,3 +180,24 @@ def index_propose(request: HttpRequest, pk: int) -> HttpResponse:
         f"{change.public_id} drafted: review the plan and schedule, then submit it.",
     )
     return redirect("changes:edit", pk=change.pk)
+
+
+@login_required
+@require_POST
+def index_verify(request: HttpRequest, pk: int) -> HttpResponse:
+    """Measure a built index's effect again: the statement's mean time before and after."""
+    from changes.access import can_view_change
+    from dbops.models import IndexSuggestion
+
+    suggestion = IndexSuggestion.objects.select_related("change", "target").filter(pk=pk).first()
+    if suggestion is None or not can_view_change(request.user, suggestion.change):
+        raise Http404("No such index suggestion.")
+    if not access.is_database_operator(request.user):
+        raise PermissionDenied("Your roles do not allow database operations.")
+    try:
+        services.index_suggestion_verify(suggestion=suggestion, by=request.user)
+    except (DbopsError, ChangeError) as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Mean time measured again.")
+    return redirect(suggestion.change.get_absolute_url())
