@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.urls import reverse
 from psycopg import sql
 
 from changes.errors import Invalid
@@ -93,7 +94,7 @@ def _quoted(name: str, schema: str = "public") -> str:
 
 @pytest.mark.worker
 def test_vacuum_runs_in_an_approved_scheduled_change_and_removes_dead_tuples(
-    celery_worker, target_db, make_target, requester, operator, tenant
+    celery_worker, client, target_db, make_target, requester, operator, tenant
 ):
     _bloat(target_db)
     before = _dead(target_db, "claims")
@@ -139,6 +140,10 @@ def test_vacuum_runs_in_an_approved_scheduled_change_and_removes_dead_tuples(
     assert comparison[0]["dead_before"] == before
     assert comparison[0]["dead_after"] < before
     assert _dead(target_db, "claims") < before
+    client.force_login(operator)
+    page = client.get(reverse("maintenance:run", args=[run.pk])).content.decode()
+    assert 'data-testid="before-after"' in page and "public.claims" in page
+    assert "threshold" in page  # each pre-check shows its measured value and threshold
     wait_until(
         lambda: type(change).objects.get(pk=change.pk).state == State.COMPLETED,
         timeout=30,
