@@ -203,16 +203,34 @@ def _portal_defaults(request):
         maintenance_defaults.seed(apps)
 
 
-# --- no database connection outlives its request in a server thread ----------------
+# --- no database connection outlives the test database ------------------------------
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _close_db_connections_after_each_request():
-    """live_server's request threads wait on the browser's keep-alive sockets after a test
-    and are still alive when the session drops the test database; a persistent connection
-    held there makes the drop fail ("being accessed by other users"). Closing it when its
-    request ends (CONN_MAX_AGE 0) leaves nothing open. Test-client requests never close
-    the test's own connection either way."""
-    from django.conf import settings
+@pytest.fixture(autouse=True)
+def _browser_tests_release_db_connections():
+    """Playwright's sync API leaves its event loop marked as running in the test's thread
+    between calls (wait_for_future in playwright/_impl/_greenlets.py). Django keeps
+    database connections in a thread-critical asgiref Local whose storage is different
+    while a loop runs, so once a browser started, tests use a second set of connections
+    and the first set stays open: the test database cannot be dropped at the end of the
+    session ("being accessed by other users"). After a browser test, close both sets;
+    the mark must stay, the suspended event loop needs it."""
+    yield
+    import asyncio
 
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return  # no browser in this thread: the usual thread-local connections
+    from django.db import connections
+
+    def close_idle() -> None:
+        for conn in connections.all(initialized_only=True):
+            if not conn.in_atomic_block:
+                conn.close()
+
+    close_idle()
+    asyncio._set_running_loop(None)
+    try:
+        close_idle()
+    finally:
+        asyncio._set_running_loop(loop)
