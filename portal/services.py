@@ -76,3 +76,20 @@ def user_set_roles(*, user, roles: list[str], by=None) -> None:
 
 
 User = get_user_model()
+
+
+def preference_set_timezone(*, user, tzname: str) -> None:
+    import zoneinfo
+
+    from portal.models import UserPreference
+
+    if tzname not in zoneinfo.available_timezones():
+        raise ValueError(f"Unknown time zone {tzname!r}.")
+    with transaction.atomic(durable=True):
+        pref, _ = UserPreference.objects.select_for_update().get_or_create(user=user)
+        old = pref.timezone
+        pref.timezone = tzname
+        pref.save(update_fields=["timezone"])
+        audit_record(
+            action="user.timezone_set", user=user, obj=user, details={"from": old, "to": tzname}
+        )

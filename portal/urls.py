@@ -8,6 +8,7 @@ portal_patterns = (
     [
         path("", views.dashboard_view, name="dashboard"),
         path("reports/", views.reports_view, name="reports"),
+        path("preferences/", views.preferences_view, name="preferences"),
         path("notifications/", views.notifications_view, name="notifications"),
         path("notifications/read/", views.notifications_mark_read, name="notifications_read"),
     ],

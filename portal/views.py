@@ -70,3 +70,33 @@ def notifications_mark_read(request: HttpRequest) -> HttpResponse:
             read_at=timezone.now()
         )
     return redirect("portal:notifications")
+
+
+@login_required
+def preferences_view(request: HttpRequest) -> HttpResponse:
+    """The viewer's time zone: times are stored in UTC and shown in it."""
+    import zoneinfo
+
+    from django.contrib import messages
+
+    from portal import services
+    from portal.middleware import TimezoneMiddleware
+    from portal.models import UserPreference
+
+    zones = sorted(zoneinfo.available_timezones())
+    current = getattr(UserPreference.objects.filter(user=request.user).first(), "timezone", "UTC")
+    status = 200
+    if request.method == "POST":
+        tzname = request.POST.get("timezone", "")
+        try:
+            services.preference_set_timezone(user=request.user, tzname=tzname)
+        except ValueError:
+            messages.error(request, "Choose a time zone from the list.")
+            status = 400
+        else:
+            request.session[TimezoneMiddleware.SESSION_KEY] = tzname
+            messages.success(request, f"Times are now shown in {tzname}.")
+            return redirect("portal:preferences")
+    return render(
+        request, "portal/preferences.html", {"zones": zones, "current": current}, status=status
+    )
