@@ -190,10 +190,11 @@ def test_the_feed_keeps_a_fixed_number_of_queries(client, operator, cal_window, 
         return len(ctx.captured_queries)
 
     cal_slot(cal_window(soon), title="The first change")
+    count()  # warm the per-process caches (content types) so both counts compare alike
     few = count()
     for i in range(20):
         cal_slot(cal_window(soon + timedelta(days=i + 1, hours=3)), title=f"Change {i}")
-    assert count() == few
+    assert count() <= few
 
 
 # --- the feed box on the calendar page ---------------------------------------------------
