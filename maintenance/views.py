@@ -314,29 +314,38 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    run = ProcedureRun.objects.select_related("change").filter(pk=pk).first()
-    if run is None or not change_access.can_view_change(request.user, run.change):
-        raise Http404("No such run.")
-    _require_operator(request)
-    try:
-        services.run_retry(run=run, by=request.user)
-    except ChangeError as exc:
-        return _refused(request, exc, run.change.get_absolute_url())
-    messages.success(request, "A new attempt is queued.")
-    return redirect(run.change.get_absolute_url())
+    return _operator_run_action(
+        request,
+        pk,
+        lambda run: services.run_retry(run=run, by=request.user),
+        done="A new attempt is queued.",
+    )
 
 
 @login_required
 @require_POST
 def run_abandon(request: HttpRequest, pk: int) -> HttpResponse:
+    return _operator_run_action(
+        request,
+        pk,
+        lambda run: services.run_abandon(
+            run=run, by=request.user, reason=request.POST.get("reason", "")
+        ),
+        done="The run is marked failed.",
+    )
+
+
+def _operator_run_action(request: HttpRequest, pk: int, action, *, done: str) -> HttpResponse:
+    """An operator's decision on an interrupted run: 404 if its change is hidden."""
     run = ProcedureRun.objects.select_related("change").filter(pk=pk).first()
     if run is None or not change_access.can_view_change(request.user, run.change):
         raise Http404("No such run.")
     _require_operator(request)
     try:
-        services.run_abandon(run=run, by=request.user, reason=request.POST.get("reason", ""))
+        action(run)
     except ChangeError as exc:
         return _refused(request, exc, run.change.get_absolute_url())
+    messages.success(request, done)
     return redirect(run.change.get_absolute_url())
 
 
