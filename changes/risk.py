@@ -17,7 +17,6 @@ from django.utils import timezone
 from changes.models import (
     CATEGORY_FOR_RISK,
     ROUTINE_MAX_WINDOW_MINUTES,
-    Category,
     ChangeRequest,
     Priority,
     RiskFactor,
@@ -196,6 +195,3 @@ def assess(change: ChangeRequest, *, now: datetime | None = None) -> Assessment:
     rules = list(RiskRule.objects.filter(active=True))
     thresholds = dict(RiskThreshold.objects.values_list("level", "min_score"))
     return score(gather_inputs(change, now=now), rules, thresholds)
-
-
-__all__ = ["Assessment", "Category", "FactorResult", "RiskInputs", "assess", "score"]

@@ -67,7 +67,7 @@ class _Denial(Exception):
         self.role, self.exc, self.details = role, exc, details
 
 
-def _refuse(
+def refuse(
     *,
     user,
     action: str,
@@ -111,7 +111,8 @@ def audits_refusals(service):
     return wrapper
 
 
-def _save_change(change: ChangeRequest, fields: Iterable[str]) -> None:
+def change_save_versioned(change: ChangeRequest, fields: Iterable[str]) -> None:
+    """Save state fields and bump the version that stale forms are checked against."""
     change.version = F("version") + 1
     change.save(update_fields=[*fields, "version", "updated_at"])
     change.refresh_from_db(fields=["version"])
@@ -204,7 +205,7 @@ def change_update(
         changed = [k for k in EDITABLE_FIELDS if getattr(locked, k) != data[k]]
         for key in EDITABLE_FIELDS:
             setattr(locked, key, data[key])
-        _save_change(locked, EDITABLE_FIELDS)
+        change_save_versioned(locked, EDITABLE_FIELDS)
         _set_impact(locked, components=components, services=services, tenants=tenants)
         audit_record(
             action="change.updated",
@@ -250,7 +251,7 @@ def change_submit(
         locked.category = assessment.category
         locked.submitted_at = now
         locked.submit()
-        _save_change(
+        change_save_versioned(
             locked,
             [
                 "state",
@@ -275,7 +276,7 @@ def change_submit(
         )
         approvals = _open_review(locked, now=now)
         locked.start_review()
-        _save_change(locked, ["state"])
+        change_save_versioned(locked, ["state"])
         audit_record(
             action="change.review_started",
             obj=locked,
@@ -284,7 +285,7 @@ def change_submit(
                 "required": [f"{a.role} ({a.get_phase_display()})" for a in approvals],
             },
         )
-        _notify_approvers(locked, [a for a in approvals if a.phase == Approval.Phase.PRE])
+        notify_approvers(locked, [a for a in approvals if a.phase == Approval.Phase.PRE])
     return locked
 
 
@@ -313,7 +314,7 @@ def _open_review(change: ChangeRequest, *, now: datetime) -> list[Approval]:
     return approvals
 
 
-def _notify_approvers(change: ChangeRequest, approvals: list[Approval]) -> None:
+def notify_approvers(change: ChangeRequest, approvals: list[Approval]) -> None:
     for approval in approvals:
         recipients = access.users_who_can_see(change, role=approval.role)
         due = f" Due {approval.due_at:%Y-%m-%d %H:%M} UTC." if approval.due_at else ""
@@ -344,7 +345,7 @@ def change_cancel(
                 "cancelled before its execution starts."
             )
         locked.cancel()
-        _save_change(locked, ["state"])
+        change_save_versioned(locked, ["state"])
         audit_record(
             action="change.cancelled",
             user=by,
@@ -409,7 +410,7 @@ def approval_decide(
         locked.change = change
         refusal = access.sod_refusal(by, locked)
         if refusal:
-            _refuse(
+            refuse(
                 user=by,
                 action="approval.refused",
                 change=change,
@@ -419,7 +420,7 @@ def approval_decide(
                 details={"approval": locked.pk, "approval_role": locked.role},
             )
         if not access.may_decide(by, locked):
-            _refuse(
+            refuse(
                 user=by,
                 action="approval.refused",
                 change=change,
@@ -485,7 +486,7 @@ def _after_decision(change: ChangeRequest, approval: Approval, *, by, now: datet
     else:
         return
     change.decided_at = now
-    _save_change(change, ["state", "decided_at"])
+    change_save_versioned(change, ["state", "decided_at"])
     audit_record(
         action=f"change.{change.state}",
         obj=change,
@@ -510,7 +511,7 @@ def approval_delegate(*, approval: Approval, by, to_user) -> Approval:
         locked = Approval.objects.select_for_update().get(pk=approval.pk)
         locked.change = change
         if not access.may_decide(by, locked) or access.sod_refusal(by, locked):
-            _refuse(
+            refuse(
                 user=by,
                 action="approval.delegate_refused",
                 change=change,
@@ -521,7 +522,7 @@ def approval_delegate(*, approval: Approval, by, to_user) -> Approval:
         if locked.status != Approval.Status.PENDING:
             raise Conflict("This approval is already decided.")
         if to_user.pk == change.requester_id:
-            _refuse(
+            refuse(
                 user=by,
                 action="approval.delegate_refused",
                 change=change,

@@ -197,6 +197,12 @@ def _resolve_tables(ctx: RunContext, conn: psycopg.Connection) -> list[Table]:
     return tables
 
 
+def _processed(ctx: RunContext) -> list[Table]:
+    """The tables the run actually worked on (skipped ones are left out)."""
+    done = set(ctx.state.get("done", []))
+    return [t for t in (Table(*p) for p in ctx.state["resolved"]) if t.label in done]
+
+
 def _stats(conn: psycopg.Connection, tables: list[Table]) -> dict[str, dict]:
     rows = _fetch(conn, "proc_table_stats", _tables_params(tables))
     return {f"{r['schema']}.{r['name']}": r for r in rows}
@@ -461,20 +467,8 @@ class _TableProcedure(Procedure):
     form_class = TableMaintenanceForm
     rewrites = False
 
-    def to_json(self, cleaned):  # the form instance is needed to map names
-        raise NotImplementedError
-
-    def clean_params(self, data: dict[str, Any]) -> dict[str, Any]:
-        from django.core.exceptions import ValidationError
-
-        form = self.form_class(data=data)
-        if not form.is_valid():
-            raise ValidationError(
-                [
-                    f"{name}: {' '.join(errs)}" if name != "__all__" else " ".join(errs)
-                    for name, errs in form.errors.items()
-                ]
-            )
+    def params_from(self, form: TableMaintenanceForm) -> dict[str, Any]:
+        # The form maps the chosen quoted names back to (schema, table) pairs.
         return {**_table_params(form, form.cleaned_data), **self.options(form.data)}
 
     def options(self, data) -> dict[str, Any]:
@@ -572,11 +566,7 @@ class Vacuum(_TableProcedure):
 
     def verify(self, ctx):
         def verify_tables(c: RunContext) -> dict[str, Any]:
-            tables = [
-                Table(*p)
-                for p in c.state["resolved"]
-                if f"{p[0]}.{p[1]}" in c.state.get("done", [])
-            ]
+            tables = _processed(c)
             after = _jsonable(_flush_and_read(c, tables))
             started = c.state["started_at"]
             rows, problems = [], []
@@ -635,11 +625,7 @@ class Analyze(_TableProcedure):
 
     def verify(self, ctx):
         def verify_tables(c: RunContext) -> dict[str, Any]:
-            tables = [
-                Table(*p)
-                for p in c.state["resolved"]
-                if f"{p[0]}.{p[1]}" in c.state.get("done", [])
-            ]
+            tables = _processed(c)
             after = _jsonable(_flush_and_read(c, tables))
             rows = [
                 {"table": t.label, "last_analyze": after.get(t.label, {}).get("last_analyze")}
@@ -824,13 +810,6 @@ class Upgrade(Procedure):
 
     def cleanup(self, ctx):
         _close(ctx)
-
-
-def registered() -> list[str]:
-    return [Vacuum.kind, Analyze.kind, Reindex.kind, Upgrade.kind]
-
-
-__all__ = ["Table", "catalog_tables", "registered"]
 
 
 # --- CREATE INDEX CONCURRENTLY for a proposed index suggestion ------------------------------

@@ -8,7 +8,7 @@ from django.db.models import Prefetch
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from changes.models import Approval, ChangeRequest
+from changes.models import Approval
 from maintenance.models import MaintenanceExecution, ProcedureRun, ScheduledChange, StepRun
 from portal.audit import chain_head
 from portal.models import AuditEvent
@@ -70,6 +70,3 @@ def render_pdf(execution: MaintenanceExecution) -> tuple[str, bytes]:
     pdf = HTML(string=html, base_url=None).write_pdf()
     stamp = (execution.completed_at or timezone.now()).strftime("%Y%m%d-%H%M")
     return f"maintenance-report-window-{execution.window_id}-{stamp}.pdf", pdf
-
-
-__all__ = ["ChangeRequest", "render_html", "render_pdf", "report_context"]

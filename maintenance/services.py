@@ -19,7 +19,12 @@ from django_fsm import can_proceed
 
 from changes.errors import Conflict, Invalid, NotAllowed, SeparationOfDuties
 from changes.models import Approval, ChangeRequest, PostImplementationReview, State
-from changes.services import _refuse, audits_refusals  # shared refusal auditing
+from changes.services import (
+    audits_refusals,
+    change_save_versioned,
+    notify_approvers,
+    refuse,
+)
 from maintenance import scheduling
 from maintenance.blackout import blackout_reason
 from maintenance.models import (
@@ -47,12 +52,6 @@ OPERATOR_ROLES = (Role.OPERATIONS,)
 
 def _is_operator(user) -> bool:
     return user is not None and (user.is_superuser or has_role(user, *OPERATOR_ROLES))
-
-
-def _save_change(change: ChangeRequest, fields: list[str]) -> None:
-    change.version = F("version") + 1
-    change.save(update_fields=[*fields, "version", "updated_at"])
-    change.refresh_from_db(fields=["version"])
 
 
 # --- windows ----------------------------------------------------------------------------
@@ -268,11 +267,9 @@ def _reopen_if_approved(change: ChangeRequest, by, *, reason: str) -> None:
         version=F("version") + 1,
     )
     change.reopen_review()
-    _save_change(change, ["state"])
+    change_save_versioned(change, ["state"])
     audit_record(action="change.review_reopened", user=by, obj=change, details={"reason": reason})
-    from changes.services import _notify_approvers
-
-    _notify_approvers(change, list(approvals))
+    notify_approvers(change, list(approvals))
 
 
 # --- scheduling ------------------------------------------------------------------------
@@ -295,7 +292,7 @@ def change_schedule(
             )
         reasons = scheduling.refusals(locked, locked_window, now=now)
         if reasons:
-            _refuse(
+            refuse(
                 user=by,
                 action="change.schedule_refused",
                 change=locked,
@@ -313,7 +310,7 @@ def change_schedule(
             scheduled_by=by,
         )
         locked.schedule()
-        _save_change(locked, ["state"])
+        change_save_versioned(locked, ["state"])
         audit_record(
             action="change.scheduled",
             user=by,
@@ -340,7 +337,7 @@ def change_unschedule(*, change: ChangeRequest, by, reason: str = "") -> ChangeR
         window_id = slot.window_id
         slot.delete()
         locked.unschedule()
-        _save_change(locked, ["state"])
+        change_save_versioned(locked, ["state"])
         audit_record(
             action="change.unscheduled",
             user=by,
@@ -521,7 +518,7 @@ def window_start(
             )
         if by is not None and _approved_by(by, locked):
             first = ChangeRequest.objects.filter(slot__window=locked).first()
-            _refuse(
+            refuse(
                 user=by,
                 action="window.start_refused",
                 change=first,
@@ -650,7 +647,7 @@ def _advance_change(execution, window, change: ChangeRequest, *, now) -> str:
                 )
             return "done"
         change.start()
-        _save_change(change, ["state"])
+        change_save_versioned(change, ["state"])
         audit_record(
             action="change.started",
             user=execution.started_by,
@@ -718,7 +715,7 @@ def _advance_change(execution, window, change: ChangeRequest, *, now) -> str:
         _fail_change(execution, change, latest, now=now)
         return "done"
     change.implemented()
-    _save_change(change, ["state"])
+    change_save_versioned(change, ["state"])
     audit_record(action="change.implemented", obj=change, details={"procedures": len(items)})
     _complete_change(change, now=now)
     return "done"
@@ -728,7 +725,7 @@ def _complete_change(change: ChangeRequest, *, now) -> None:
     change.complete()
     change.outcome = "SUCCESSFUL"
     change.executed_at = now
-    _save_change(change, ["state", "outcome", "executed_at"])
+    change_save_versioned(change, ["state", "outcome", "executed_at"])
     audit_record(action="change.completed", obj=change)
     _open_retroactive_reviews(change, now=now)
     _notify_change_stakeholders(change, subject=f"{change.public_id} completed", key="completed")
@@ -744,12 +741,12 @@ def _fail_change(execution, change: ChangeRequest, latest: dict, *, now) -> None
     change.fail()
     change.outcome = "FAILED"
     change.executed_at = now
-    _save_change(change, ["state", "outcome", "executed_at"])
+    change_save_versioned(change, ["state", "outcome", "executed_at"])
     audit_record(action="change.failed", obj=change, outcome=AuditEvent.Outcome.FAILURE)
     statuses = {r.status for r in latest.values()}
     if ProcedureRun.Status.ROLLED_BACK in statuses and ProcedureRun.Status.FAILED not in statuses:
         change.roll_back()
-        _save_change(change, ["state"])
+        change_save_versioned(change, ["state"])
         audit_record(action="change.rolled_back", obj=change)
     _open_retroactive_reviews(change, now=now)
     _notify_change_stakeholders(
@@ -853,7 +850,7 @@ def change_mark_implemented(*, change: ChangeRequest, by, notes: str = "") -> Ch
         if locked.state != State.IN_PROGRESS or locked.procedures.exists():
             raise Conflict("Only a change in progress without procedures is implemented by hand.")
         locked.implemented()
-        _save_change(locked, ["state"])
+        change_save_versioned(locked, ["state"])
         audit_record(
             action="change.implemented",
             user=by,
@@ -1187,7 +1184,7 @@ def change_close(*, change: ChangeRequest, by) -> ChangeRequest:
             )
         locked.close()
         locked.closed_at = timezone.now()
-        _save_change(locked, ["state", "closed_at"])
+        change_save_versioned(locked, ["state", "closed_at"])
         audit_record(action="change.closed", user=by, obj=locked)
     return locked
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import transaction
-from guardian.shortcuts import assign_perm, remove_perm
 
 from portal.audit import audit_record
-from portal.models import AuditEvent, Tenant
-from portal.roles import Role
 
 
 def session_expire(*, request, reason: str) -> None:
@@ -32,50 +27,6 @@ def worker_ping_record(*, token: str) -> int:
             details={"token": token[:64]},
         )
     return event.sequence
-
-
-def tenant_grant_view(*, tenant: Tenant, user=None, group: Group | None = None, by=None) -> None:
-    with transaction.atomic():
-        target = user if user is not None else group
-        assign_perm("portal.view_tenant", target, tenant)
-        audit_record(
-            action="tenant.grant_view",
-            user=by,
-            obj=tenant,
-            details={
-                "to_user": getattr(user, "username", None),
-                "to_group": getattr(group, "name", None),
-            },
-        )
-
-
-def tenant_revoke_view(*, tenant: Tenant, user=None, group: Group | None = None, by=None) -> None:
-    with transaction.atomic():
-        target = user if user is not None else group
-        remove_perm("portal.view_tenant", target, tenant)
-        audit_record(
-            action="tenant.revoke_view",
-            user=by,
-            obj=tenant,
-            outcome=AuditEvent.Outcome.SUCCESS,
-            details={
-                "to_user": getattr(user, "username", None),
-                "to_group": getattr(group, "name", None),
-            },
-        )
-
-
-def user_set_roles(*, user, roles: list[str], by=None) -> None:
-    unknown = set(roles) - set(Role.values)
-    if unknown:
-        raise ValueError(f"Unknown roles: {', '.join(sorted(unknown))}")
-    with transaction.atomic():
-        groups = list(Group.objects.filter(name__in=roles))
-        user.groups.set(groups)
-        audit_record(action="user.set_roles", user=by, obj=user, details={"roles": sorted(roles)})
-
-
-User = get_user_model()
 
 
 def preference_set_timezone(*, user, tzname: str) -> None:

@@ -57,6 +57,10 @@ class Procedure:
                     for name, errs in form.errors.items()
                 ]
             )
+        return self.params_from(form)
+
+    def params_from(self, form: forms.Form) -> dict[str, Any]:
+        """The stored parameters of a valid form (JSON-serialisable)."""
         return self.to_json(form.cleaned_data)
 
     def to_json(self, cleaned: dict[str, Any]) -> dict[str, Any]:
