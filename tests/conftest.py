@@ -35,9 +35,12 @@ def pytest_configure(config):
     settings.AUDIT_ALLOW_TEST_TRUNCATE = True
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Each xdist worker gets its own Redis database so queued tasks never cross over.
+    # The databases after REDIS_URL's own: two runs given different REDIS_URL databases
+    # on one server never share a queue.
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    base = redis_url.rsplit("/", 1)[0]
-    broker = f"{base}/{1 + _xdist_index()}"
+    base, _, db = redis_url.rpartition("/")
+    first = int(db) if db.isdigit() else 0
+    broker = f"{base}/{first + 1 + _xdist_index()}"
     settings.CELERY_BROKER_URL = broker
     app.conf.broker_url = broker
     # Celery reads CELERY_BROKER_URL from the environment before its own configuration
