@@ -12,7 +12,7 @@ from changes.models import (
     RiskRule,
     RiskThreshold,
 )
-from portal.admin import ReadOnlyAdmin
+from portal.admin import AuditedModelAdmin, ReadOnlyAdmin
 
 
 class ApprovalInline(admin.TabularInline):
@@ -69,20 +69,20 @@ class PostImplementationReviewAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RiskRule)
-class RiskRuleAdmin(admin.ModelAdmin):
+class RiskRuleAdmin(AuditedModelAdmin):
     list_display = ("factor", "match", "min_value", "points", "explanation", "active")
     list_filter = ("factor", "active")
     list_editable = ("points", "active")
 
 
 @admin.register(RiskThreshold)
-class RiskThresholdAdmin(admin.ModelAdmin):
+class RiskThresholdAdmin(AuditedModelAdmin):
     list_display = ("level", "min_score")
     list_editable = ("min_score",)
 
 
 @admin.register(ApprovalRule)
-class ApprovalRuleAdmin(admin.ModelAdmin):
+class ApprovalRuleAdmin(AuditedModelAdmin):
     list_display = (
         "description",
         "category",

@@ -44,6 +44,18 @@ RISK_RULES = [
     ("failure_rate", "", Decimal("10"), 5, "Some recent changes on these components failed."),
     ("failure_rate", "", Decimal("25"), 15, "A quarter or more of recent changes here failed."),
     ("failure_rate", "", Decimal("50"), 25, "Half or more of recent changes here failed."),
+    ("procedure_impact", "NONE", None, 0, "No procedure declares an impact."),
+    ("procedure_impact", "LOW", None, 0, "The procedures barely disturb the system."),
+    ("procedure_impact", "MEDIUM", None, 5, "A procedure adds noticeable load or locks."),
+    (
+        "procedure_impact",
+        "HIGH",
+        None,
+        15,
+        "A procedure takes exclusive locks or rewrites tables (e.g. VACUUM FULL).",
+    ),
+    ("downtime", "yes", None, 15, "A procedure needs downtime of what it works on."),
+    ("downtime", "no", None, 0, "No procedure needs downtime."),
 ]
 THRESHOLDS = [("HIGH", 45), ("CRITICAL", 80)]
 

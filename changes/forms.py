@@ -6,7 +6,14 @@ from django import forms
 from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 
-from changes.models import Approval, ChangeRequest, ChangeType, Priority, State
+from changes.models import (
+    Approval,
+    ChangeRequest,
+    ChangeType,
+    PostImplementationReview,
+    Priority,
+    State,
+)
 from portal.models import Component, Service, Tenant
 
 MAX_TEXT = 20_000
@@ -96,6 +103,9 @@ class ChangeRequestForm(forms.ModelForm):
         self.fields["services"].required = False
         self.fields["type"].choices = ChangeType.choices
         self.fields["priority"].choices = Priority.choices
+        if not self.instance.pk and not self.is_bound:
+            # A careless requester must not page the CTO: new changes start at MEDIUM.
+            self.fields["priority"].initial = Priority.MEDIUM
         for name in ("description", "implementation_plan", "backout_plan", "verification_plan"):
             self.fields[name].validators.append(MaxLengthValidator(MAX_TEXT))
         if self.instance.pk:
@@ -167,6 +177,63 @@ class DecisionForm(forms.Form):
 
 class DelegateForm(forms.Form):
     username = forms.CharField(label="Delegate to (username)", max_length=150)
+    days = forms.IntegerField(
+        label="For (days)",
+        required=False,
+        min_value=1,
+        max_value=30,
+        initial=7,
+        error_messages={
+            "min_value": "A delegation lasts 1 to 30 days.",
+            "max_value": "A delegation lasts 1 to 30 days.",
+            "invalid": "Enter the number of days, 1 to 30.",
+        },
+    )
+
+    def clean_days(self) -> int:
+        return self.cleaned_data.get("days") or 7
+
+
+class NotesForm(forms.Form):
+    notes = forms.CharField(
+        label="Notes", max_length=10_000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class ReviewForm(forms.Form):
+    outcome = forms.ChoiceField(label="Outcome", choices=PostImplementationReview.Outcome.choices)
+    notes = forms.CharField(
+        label="What happened", max_length=20_000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    follow_ups = forms.CharField(
+        label="Follow-ups",
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class CorrectiveActionForm(forms.Form):
+    note = forms.CharField(
+        label="Corrective action",
+        max_length=MAX_TEXT,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Describe the corrective action."},
+    )
+    linked_change = forms.CharField(
+        label="Corrective change (e.g. CHG-000123), if there is one",
+        required=False,
+        max_length=20,
+    )
+
+    def clean_linked_change(self) -> int | None:
+        raw = (self.cleaned_data.get("linked_change") or "").strip().upper()
+        if not raw:
+            return None
+        digits = raw.removeprefix("CHG-").lstrip("0")
+        if not (digits.isascii() and digits.isdecimal() and len(digits) <= 12):
+            raise forms.ValidationError("Name the change by its id, e.g. CHG-000123.")
+        return int(digits)
 
 
 class ChangeFilterForm(forms.Form):

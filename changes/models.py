@@ -8,9 +8,10 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from portal.fsm import StateMachineMixin
 from portal.models import Component, Service, Tenant
 from portal.roles import Role
 
@@ -91,9 +92,24 @@ CANCELLABLE_STATES = (
     State.SCHEDULED,
 )
 EXECUTED_STATES = (State.COMPLETED, State.FAILED, State.ROLLED_BACK)
+# Procedures may change until execution starts; changing them after approval reopens
+# the review.
+PROCEDURE_EDIT_STATES = CANCELLABLE_STATES
+FINISHED_STATES = (*EXECUTED_STATES, State.CLOSED, State.REJECTED, State.CANCELLED)
 
 
-class ChangeRequest(ConcurrentTransitionMixin, models.Model):
+class Impact(models.TextChoices):
+    """Seed DatabaseMaintenance.impact: how much a procedure disturbs the system."""
+
+    LOW = "LOW", "Low"
+    MEDIUM = "MEDIUM", "Medium"
+    HIGH = "HIGH", "High"
+
+
+IMPACT_RANK = {"": 0, Impact.LOW: 1, Impact.MEDIUM: 2, Impact.HIGH: 3}
+
+
+class ChangeRequest(StateMachineMixin, models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField()
     type = models.CharField(max_length=16, choices=ChangeType.choices)
@@ -123,8 +139,24 @@ class ChangeRequest(ConcurrentTransitionMixin, models.Model):
         blank=True,
     )
 
+    # What the change's procedures declare (seed DatabaseMaintenance.impact and
+    # requiresDowntime), kept here by the procedure services so risk can weigh them.
+    procedure_count = models.PositiveIntegerField(default=0)
+    procedure_impact = models.CharField(max_length=6, choices=Impact.choices, blank=True)
+    requires_downtime = models.BooleanField(default=False)
+
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    # Who carried it out: none of them may decide any of its approvals.
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    implemented_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     copied_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
@@ -167,15 +199,38 @@ class ChangeRequest(ConcurrentTransitionMixin, models.Model):
         return bool(pre) and all(a.status == Approval.Status.APPROVED for a in pre)
 
     def any_rejected(self) -> bool:
-        return self.approvals.filter(status=Approval.Status.REJECTED).exists()
+        return any(
+            a.phase == Approval.Phase.PRE and a.status == Approval.Status.REJECTED
+            for a in self.approvals.all()
+        )
 
     def review_done(self) -> bool:
+        # Free when the page selected ``review`` with the change; one query otherwise.
         return hasattr(self, "review") and self.review is not None
 
+    def retroactive_pending(self) -> list[Approval]:
+        return [
+            a
+            for a in self.approvals.all()
+            if a.phase == Approval.Phase.RETROACTIVE and a.status == Approval.Status.PENDING
+        ]
+
+    def retroactive_refused(self) -> list[Approval]:
+        return [
+            a
+            for a in self.approvals.all()
+            if a.phase == Approval.Phase.RETROACTIVE and a.status == Approval.Status.REJECTED
+        ]
+
+    def corrective_action_recorded(self) -> bool:
+        return bool(self.corrective_actions.all())
+
     def retroactive_done(self) -> bool:
-        return not self.approvals.filter(
-            phase=Approval.Phase.RETROACTIVE, status=Approval.Status.PENDING
-        ).exists()
+        """Ratified: nothing pending, and a refused ratification answered by a recorded
+        corrective action (a refusal is not a pass)."""
+        if self.retroactive_pending():
+            return False
+        return not self.retroactive_refused() or self.corrective_action_recorded()
 
     def closable(self) -> bool:
         if not self.review_done():
@@ -249,21 +304,17 @@ class ChangeRequest(ConcurrentTransitionMixin, models.Model):
         pass
 
 
-class Approval(models.Model):
-    """Seed: Approval {role, status, comments, timestamp}; one row per required role."""
+class ApprovalBase(models.Model):
+    """Seed Approval {role, status, comments, timestamp}: the fields and rules every
+    approval shares, whether it approves a change or an emergency window. One engine
+    (``changes.services.decisions``) decides them all."""
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"
         APPROVED = "APPROVED", "Approved"
         REJECTED = "REJECTED", "Rejected"
 
-    class Phase(models.TextChoices):
-        PRE = "PRE", "Before execution"
-        RETROACTIVE = "RETROACTIVE", "Retroactive review"
-
-    change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="approvals")
     role = models.CharField(max_length=20, choices=Role.choices)
-    phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.PRE)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     comments = models.TextField(blank=True)
     decided_by = models.ForeignKey(
@@ -271,21 +322,16 @@ class Approval(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="approval_decisions",
+        related_name="+",
     )
     decided_at = models.DateTimeField(null=True, blank=True)  # seed: timestamp
     due_at = models.DateTimeField(null=True, blank=True)
-    rule = models.ForeignKey(
-        "ApprovalRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    # The rule's wording when the approval was required, kept even if the rule changes.
-    required_because = models.CharField(max_length=300, blank=True)
     delegated_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="delegated_approvals",
+        related_name="+",
     )
     delegated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -294,14 +340,58 @@ class Approval(models.Model):
         blank=True,
         related_name="+",
     )
+    delegated_at = models.DateTimeField(null=True, blank=True)
+    delegation_expires_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every write; the decision form carries it so a stale form is refused.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.status == self.Status.PENDING
+            and self.due_at is not None
+            and self.due_at < timezone.now()
+        )
+
+    def delegation_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return bool(
+            self.delegated_to_id
+            and self.delegation_expires_at is not None
+            and self.delegation_expires_at > now
+        )
+
+
+class Approval(ApprovalBase):
+    """A change's approval by one role, before execution or retroactively."""
+
+    class Phase(models.TextChoices):
+        PRE = "PRE", "Before execution"
+        RETROACTIVE = "RETROACTIVE", "Retroactive review"
+
+    change = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="approvals")
+    phase = models.CharField(max_length=12, choices=Phase.choices, default=Phase.PRE)
+    rule = models.ForeignKey(
+        "ApprovalRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The rule's wording when the approval was required, kept even if the rule changes.
+    required_because = models.CharField(max_length=300, blank=True)
+
+    permission = "changes.decide_approval"
 
     class Meta:
         ordering = ["phase", "role"]
         constraints = [
             models.UniqueConstraint(fields=["change", "role"], name="one_approval_per_role")
+        ]
+        indexes = [
+            models.Index(fields=["status", "phase", "due_at"], name="approval_queue_idx"),
+            models.Index(fields=["decided_by", "change"], name="approval_decider_idx"),
         ]
         permissions = [("decide_approval", "Can decide this approval")]
 
@@ -312,12 +402,8 @@ class Approval(models.Model):
         return reverse("changes:approval", kwargs={"pk": self.pk})
 
     @property
-    def is_overdue(self) -> bool:
-        return (
-            self.status == self.Status.PENDING
-            and self.due_at is not None
-            and self.due_at < timezone.now()
-        )
+    def subject(self) -> ChangeRequest:
+        return self.change
 
 
 class ApprovalUserObjectPermission(UserObjectPermissionBase):
@@ -339,9 +425,8 @@ class RiskFactor(models.TextChoices):
     LEAD_TIME = "lead_time", "Lead time (hours)"
     CONFLICTS = "conflicts", "Conflicting changes"
     FAILURE_RATE = "failure_rate", "Recent failure rate (%)"
-
-
-CATEGORICAL_FACTORS = {RiskFactor.PRIORITY, RiskFactor.TYPE, RiskFactor.BLACKOUT}
+    PROCEDURE_IMPACT = "procedure_impact", "Procedure impact"
+    DOWNTIME = "downtime", "Procedures need downtime"
 
 
 class RiskRule(models.Model):
@@ -434,3 +519,33 @@ class PostImplementationReview(models.Model):
 
     def __str__(self) -> str:
         return f"PIR {self.change.public_id}: {self.outcome}"
+
+
+class CorrectiveAction(models.Model):
+    """What was done about a refused retroactive ratification: a linked change that
+    corrects it, or an incident note by HEAD_OF_SECURITY or COMPLIANCE. An urgent change
+    whose ratification was refused cannot close without one."""
+
+    class Kind(models.TextChoices):
+        LINKED_CHANGE = "LINKED_CHANGE", "Corrective change"
+        INCIDENT_NOTE = "INCIDENT_NOTE", "Incident note"
+
+    change = models.ForeignKey(
+        ChangeRequest, on_delete=models.CASCADE, related_name="corrective_actions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    linked_change = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_role = models.CharField(max_length=20, choices=Role.choices)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recorded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.change.public_id}"

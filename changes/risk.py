@@ -27,6 +27,16 @@ from changes.models import (
 )
 
 FAILURE_LOOKBACK = timedelta(days=90)
+# Factors matched by value (RiskRule.match); the others use numeric buckets (min_value).
+CATEGORICAL = frozenset(
+    {
+        RiskFactor.PRIORITY,
+        RiskFactor.TYPE,
+        RiskFactor.BLACKOUT,
+        RiskFactor.PROCEDURE_IMPACT,
+        RiskFactor.DOWNTIME,
+    }
+)
 CONFLICT_STATES = (State.APPROVED, State.SCHEDULED, State.IN_PROGRESS, State.VERIFYING)
 
 
@@ -66,11 +76,13 @@ class RiskInputs:
     conflicts: list[str]
     failure_rate_percent: float
     finished_recently: int
+    procedure_impact: str = ""
+    requires_downtime: bool = False
 
 
 def _rule_for(rules: list[RiskRule], factor: str, *, match: str = "", value=None):
     candidates = [r for r in rules if r.factor == factor and r.active]
-    if factor in {f.value for f in (RiskFactor.PRIORITY, RiskFactor.TYPE, RiskFactor.BLACKOUT)}:
+    if factor in CATEGORICAL:
         return next((r for r in candidates if r.match == match), None)
     numeric = [
         r for r in candidates if r.min_value is not None and Decimal(str(value)) >= r.min_value
@@ -115,6 +127,18 @@ def score(inputs: RiskInputs, rules: list[RiskRule], thresholds: dict[str, int])
             f"{inputs.failure_rate_percent:.0f}% of {inputs.finished_recently} recent changes",
             "",
             inputs.failure_rate_percent,
+        ),
+        (
+            RiskFactor.PROCEDURE_IMPACT,
+            inputs.procedure_impact or "none declared",
+            inputs.procedure_impact or "NONE",
+            None,
+        ),
+        (
+            RiskFactor.DOWNTIME,
+            "yes" if inputs.requires_downtime else "no",
+            "yes" if inputs.requires_downtime else "no",
+            None,
         ),
     ]
     results: list[FactorResult] = []
@@ -188,6 +212,8 @@ def gather_inputs(change: ChangeRequest, *, now: datetime | None = None) -> Risk
         conflicts=conflicts,
         failure_rate_percent=(100.0 * failed / total) if total else 0.0,
         finished_recently=total,
+        procedure_impact=change.procedure_impact,
+        requires_downtime=change.requires_downtime,
     )
 
 

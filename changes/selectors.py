@@ -60,8 +60,12 @@ def change_detail(*, pk: int) -> ChangeRequest:
             "tenants",
             Prefetch(
                 "approvals",
-                queryset=Approval.objects.select_related("decided_by", "delegated_to"),
+                queryset=Approval.objects.select_related(
+                    "decided_by", "delegated_to", "delegated_by"
+                ),
             ),
+            "corrective_actions__recorded_by",
+            "corrective_actions__linked_change",
         )
         .get(pk=pk)
     )
@@ -111,4 +115,39 @@ def my_open_changes(user, *, limit: int = 10) -> list[ChangeRequest]:
         ChangeRequest.objects.filter(requester=user, state__in=OPEN_STATES).order_by("-updated_at")[
             :limit
         ]
+    )
+
+
+def approval_detail(*, pk: int) -> Approval | None:
+    return (
+        Approval.objects.select_related("change", "decided_by", "delegated_to", "delegated_by")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def retroactive_reviews_due(*, limit: int = 10) -> list[Approval]:
+    """Ratifications still to be given for changes that ran, soonest due first."""
+    return list(
+        Approval.objects.filter(
+            phase=Approval.Phase.RETROACTIVE,
+            status=Approval.Status.PENDING,
+            change__state__in=[State.COMPLETED, State.FAILED, State.ROLLED_BACK],
+        )
+        .select_related("change")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")[:limit]
+    )
+
+
+def refused_ratifications(*, limit: int = 10) -> list[ChangeRequest]:
+    """Changes whose ratification was refused and that still wait for a corrective action."""
+    return list(
+        ChangeRequest.objects.filter(
+            approvals__phase=Approval.Phase.RETROACTIVE,
+            approvals__status=Approval.Status.REJECTED,
+            corrective_actions__isnull=True,
+        )
+        .exclude(state=State.CLOSED)
+        .distinct()
+        .order_by("-executed_at", "-pk")[:limit]
     )

@@ -12,7 +12,17 @@ urlpatterns = [
     path("changes/<int:pk>/submit/", views.change_submit, name="submit"),
     path("changes/<int:pk>/cancel/", views.change_cancel, name="cancel"),
     path("changes/<int:pk>/copy/", views.change_copy, name="copy"),
+    path("changes/<int:pk>/implemented/", views.change_implemented, name="implemented"),
+    path("changes/<int:pk>/verify/", views.change_verify, name="verify"),
+    path("changes/<int:pk>/review/", views.change_review, name="review"),
+    path("changes/<int:pk>/close/", views.change_close, name="close"),
+    path("changes/<int:pk>/corrective-action/", views.change_correct, name="correct"),
     path("approvals/", views.approval_queue, name="approvals"),
     path("approvals/<int:pk>/", views.approval_decide, name="approval"),
     path("approvals/<int:pk>/delegate/", views.approval_delegate, name="delegate"),
+    path(
+        "approvals/<int:pk>/delegation/revoke/",
+        views.approval_delegation_revoke,
+        name="revoke_delegation",
+    ),
 ]

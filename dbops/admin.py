@@ -8,10 +8,11 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
 from dbops import services
-from dbops.errors import DbopsError
 from dbops.forms import DatabaseTargetForm
 from dbops.models import DatabaseTarget, IndexSuggestion, QueryStatsSnapshot
 from portal.admin import ReadOnlyAdmin
+from portal.errors import PortalError
+from portal.transactions import audit_refusal
 
 
 @admin.register(DatabaseTarget)
@@ -31,14 +32,6 @@ class DatabaseTargetAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("component", "last_checked_at") if obj is not None else ()
-
-    # The services open their own durable transaction; the admin's views wrap theirs in
-    # one, which would nest it. The services are atomic on their own.
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        return self._delete_view(request, object_id, extra_context)
 
     def save_model(self, request, obj, form, change):
         data = form.service_data()
@@ -73,14 +66,20 @@ class DatabaseTargetAdmin(admin.ModelAdmin):
     def _changeform_view(self, request, object_id, form_url, extra_context):
         try:
             return super()._changeform_view(request, object_id, form_url, extra_context)
-        except DbopsError as exc:
+        except PortalError as exc:
+            # The service ran inside the admin's transaction, so its refusal is audited
+            # here; its own savepoint has already rolled its writes back.
+            audit_refusal(exc)
             messages.error(request, exc.message)
             return HttpResponseRedirect(request.get_full_path())
 
     def _delete_view(self, request, object_id, extra_context):
         try:
             return super()._delete_view(request, object_id, extra_context)
-        except DbopsError as exc:
+        except PortalError as exc:
+            # The service ran inside the admin's transaction, so its refusal is audited
+            # here; its own savepoint has already rolled its writes back.
+            audit_refusal(exc)
             messages.error(request, exc.message)
             return HttpResponseRedirect(request.get_full_path())
 

@@ -5,5 +5,8 @@ class DbopsConfig(AppConfig):
     name = "dbops"
 
     def ready(self) -> None:
-        # Plug VACUUM / ANALYZE / REINDEX / UPGRADE into the procedure framework.
-        from dbops import procedures  # noqa: F401
+        # Plug VACUUM / ANALYZE / REINDEX / UPGRADE / CREATE INDEX into the framework.
+        from dbops import panels
+        from dbops.procedures import extensions, indexes, tables  # noqa: F401
+
+        panels.register()

@@ -385,3 +385,27 @@ def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
         [sql.Identifier(schema, name).as_string(conn)],
     ).fetchone()
     return bool(row and row[0])
+
+
+def measure_improvement(suggestion, conn: psycopg.Connection) -> dict[str, Any]:
+    """The statement's mean time over the calls made since the baseline, against the
+    baseline's mean. pg_stat_statements is cumulative, so the new calls are isolated as
+    (total now − total then) / (calls now − calls then)."""
+    status = statements_status(conn)
+    current = statement(conn, status, suggestion.queryid) if status.available else None
+    before = suggestion.mean_exec_time_before
+    if current is None:
+        return {"status": "statement not found", "mean_before_ms": before}
+    new_calls = current.calls - suggestion.calls_before
+    if new_calls <= 0:
+        return {"status": "awaiting calls", "mean_before_ms": before, "new_calls": 0}
+    total_before = suggestion.mean_exec_time_before * suggestion.calls_before
+    mean_after = max(current.total_exec_time - total_before, 0.0) / new_calls
+    return {
+        "status": "measured",
+        "mean_before_ms": round(before, 3),
+        "mean_after_ms": round(mean_after, 3),
+        "new_calls": new_calls,
+        "improvement_percent": round(100.0 * (before - mean_after) / before, 1) if before else None,
+        "calls_now": current.calls,
+    }

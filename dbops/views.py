@@ -3,15 +3,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from changes.errors import ChangeError
+from changes.access import can_view_change
 from dbops import access, selectors, services
-from dbops.errors import DbopsError
 from dbops.forms import DatabaseTargetForm, ProposeForm, ThresholdForm
-from dbops.models import DatabaseTarget
+from dbops.models import DatabaseTarget, IndexSuggestion
+from portal.errors import Hidden, Invalid, PortalError
+from portal.http import Link, back_to, refused
 
 
 def _get_target_for_user(request: HttpRequest, pk: int) -> DatabaseTarget:
@@ -21,14 +23,24 @@ def _get_target_for_user(request: HttpRequest, pk: int) -> DatabaseTarget:
         raise PermissionDenied("Your roles do not allow database operations.")
     target = selectors.target_for_user(user=request.user, pk=pk)
     if target is None:
-        raise Http404("No such database target.")
+        raise Hidden(
+            "No such database target.",
+            user=request.user,
+            action="dbops.target.hidden",
+            object_type="dbops.databasetarget",
+            object_id=pk,
+        )
     return target
 
 
-def _refused(request: HttpRequest, message: str, status: int, target=None) -> HttpResponse:
-    return render(
-        request, "dbops/refused.html", {"error": message, "target": target}, status=status
-    )
+def _refused(request: HttpRequest, exc: PortalError, target=None) -> HttpResponse:
+    links = []
+    if target is not None:
+        links = [
+            back_to(target, target.name),
+            Link(url=reverse("dbops:queries", args=[target.pk]), label="Query performance"),
+        ]
+    return refused(request, exc, back=links)
 
 
 @login_required
@@ -61,7 +73,7 @@ def target_create(request: HttpRequest) -> HttpResponse:
                 tenants=form.cleaned_data["tenants"],
                 component=form.cleaned_data.get("component"),
             )
-        except DbopsError as exc:
+        except PortalError as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Database target “{target.name}” registered.")
@@ -87,7 +99,7 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 clear_password=form.cleaned_data.get("clear_password", False),
                 tenants=form.cleaned_data["tenants"],
             )
-        except DbopsError as exc:
+        except PortalError as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Database target “{target.name}” saved.")
@@ -119,8 +131,8 @@ def target_check(request: HttpRequest, pk: int) -> HttpResponse:
     target = _get_target_for_user(request, pk)
     try:
         report = services.database_target_check(target=target, by=request.user)
-    except DbopsError as exc:
-        return _refused(request, exc.message, exc.status, target)
+    except PortalError as exc:
+        return _refused(request, exc, target)
     target.refresh_from_db(fields=["last_check", "last_checked_at"])
     if request.htmx:
         return render(request, "dbops/_check.html", {"target": target})
@@ -152,7 +164,9 @@ def index_propose(request: HttpRequest, pk: int) -> HttpResponse:
     target = _get_target_for_user(request, pk)
     form = ProposeForm(request.POST)
     if not form.is_valid():
-        return _refused(request, "The proposal did not name a statement and an index.", 400, target)
+        return _refused(
+            request, Invalid("The proposal did not name a statement and an index."), target
+        )
     remote = selectors.suggestion_find(
         target=target,
         queryid=form.cleaned_data["queryid"],
@@ -161,7 +175,7 @@ def index_propose(request: HttpRequest, pk: int) -> HttpResponse:
         columns=form.cleaned_data["column"],
     )
     if remote.error:
-        return _refused(request, remote.error, 400, target)
+        return _refused(request, Invalid(remote.error), target)
     if remote.data is None:
         messages.error(
             request,
@@ -173,8 +187,8 @@ def index_propose(request: HttpRequest, pk: int) -> HttpResponse:
         change = services.index_suggestion_propose(
             target=target, suggestion=remote.data, by=request.user
         )
-    except (DbopsError, ChangeError) as exc:
-        return _refused(request, exc.message, exc.status, target)
+    except PortalError as exc:
+        return _refused(request, exc, target)
     messages.success(
         request,
         f"{change.public_id} drafted: review the plan and schedule, then submit it.",
@@ -186,17 +200,20 @@ def index_propose(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def index_verify(request: HttpRequest, pk: int) -> HttpResponse:
     """Measure a built index's effect again: the statement's mean time before and after."""
-    from changes.access import can_view_change
-    from dbops.models import IndexSuggestion
-
     suggestion = IndexSuggestion.objects.select_related("change", "target").filter(pk=pk).first()
     if suggestion is None or not can_view_change(request.user, suggestion.change):
-        raise Http404("No such index suggestion.")
+        raise Hidden(
+            "No such index suggestion.",
+            user=request.user,
+            action="dbops.index.hidden",
+            object_type="dbops.indexsuggestion",
+            object_id=pk,
+        )
     if not access.is_database_operator(request.user):
         raise PermissionDenied("Your roles do not allow database operations.")
     try:
         services.index_suggestion_verify(suggestion=suggestion, by=request.user)
-    except (DbopsError, ChangeError) as exc:
+    except PortalError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, "Mean time measured again.")

@@ -14,11 +14,11 @@ from maintenance.models import (
     ScheduledChange,
     StepRun,
 )
-from portal.admin import ReadOnlyAdmin
+from portal.admin import AuditedModelAdmin, ReadOnlyAdmin
 
 
 @admin.register(MaintenancePolicy)
-class MaintenancePolicyAdmin(admin.ModelAdmin):
+class MaintenancePolicyAdmin(AuditedModelAdmin):
     list_display = (
         "type",
         "rrule",
@@ -38,33 +38,14 @@ class MaintenancePolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(BlackoutPeriod)
-class BlackoutPeriodAdmin(admin.ModelAdmin):
+class BlackoutPeriodAdmin(AuditedModelAdmin):
     list_display = ("start_date", "end_date", "reason", "created_by", "created_at")
     readonly_fields = ("created_by", "created_at")
 
     def save_model(self, request, obj, form, change) -> None:
-        from portal.audit import audit_record
-
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-        audit_record(
-            action="blackout.saved",
-            user=request.user,
-            obj=obj,
-            details={"start": str(obj.start_date), "end": str(obj.end_date), "reason": obj.reason},
-        )
-
-    def delete_model(self, request, obj) -> None:
-        from portal.audit import audit_record
-
-        audit_record(
-            action="blackout.deleted",
-            user=request.user,
-            obj=obj,
-            details={"start": str(obj.start_date), "end": str(obj.end_date)},
-        )
-        super().delete_model(request, obj)
 
 
 class StepRunInline(admin.TabularInline):

@@ -98,6 +98,11 @@ class WindowDecisionForm(forms.Form):
     comment = forms.CharField(
         label="Comment", required=False, max_length=MAX_TEXT, widget=forms.Textarea
     )
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        required=False,
+        error_messages={"invalid": "This form is out of date or damaged. Reload the page."},
+    )
 
     def clean(self):
         cleaned = super().clean()

@@ -16,25 +16,10 @@ from maintenance.models import (
     MaintenancePolicy,
     MaintenanceWindow,
     ScheduledChange,
-    WindowApproval,
     WindowType,
 )
-from maintenance.selectors import can_see_windows
-from portal.roles import Role, has_role
 
-# The roles emergency_window_request accepts; the page offers the form to them only.
-EMERGENCY_REQUEST_ROLES = (Role.OPERATIONS, Role.ENGINEERING, Role.SECURITY, Role.REQUESTER)
 RESTRICTED = "Change (restricted)"
-
-
-def may_view_calendar(user) -> bool:
-    return bool(
-        user is not None and user.is_authenticated and user.is_active and can_see_windows(user)
-    )
-
-
-def may_request_emergency(user) -> bool:
-    return user.is_superuser or has_role(user, *EMERGENCY_REQUEST_ROLES)
 
 
 @dataclass(frozen=True)
@@ -166,40 +151,4 @@ def week_calendar(*, user, day: date, tz: tzinfo, today: date) -> dict:
         "days": days,
         "previous": monday - timedelta(days=7),
         "next": monday + timedelta(days=7),
-    }
-
-
-# --- window approvals ---------------------------------------------------------------
-
-
-def window_decision_refusal(
-    user, approval: WindowApproval, window: MaintenanceWindow, approvals: Iterable[WindowApproval]
-) -> str | None:
-    """Why separation of duties keeps this user from deciding this approval, if it does.
-    The service re-checks all of it under lock; this only decides what the page offers."""
-    if window.requested_by_id == user.pk:
-        return "You requested this window, so you cannot approve it."
-    for other in approvals:
-        if other.pk != approval.pk and other.decided_by_id == user.pk:
-            return (
-                f"You already decided this window as {other.get_role_display()}; "
-                "one person may fill only one role per window."
-            )
-    return None
-
-
-def window_decision_state(
-    user, approval: WindowApproval, window: MaintenanceWindow, approvals: Iterable[WindowApproval]
-) -> dict:
-    """What the approvals partial shows this user for one approval: a form, a reason it
-    cannot be decided by them, or nothing."""
-    open_ = (
-        approval.status == WindowApproval.Status.PENDING
-        and window.status == MaintenanceWindow.Status.PENDING_APPROVAL
-    )
-    holds_role = user.is_superuser or has_role(user, approval.role)
-    refusal = window_decision_refusal(user, approval, window, approvals) if open_ else None
-    return {
-        "can_decide": open_ and holds_role and refusal is None,
-        "refusal": refusal if open_ and holds_role else None,
     }

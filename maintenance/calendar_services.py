@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils import timezone
 
-from changes.errors import NotAllowed
-from maintenance.calendar_selectors import may_view_calendar
+from maintenance.access import can_see_windows
 from maintenance.models import CalendarFeedToken
 from portal.audit import audit_record
+from portal.errors import NotAllowed
+from portal.transactions import service
 
 
 def active_feed_token(user) -> CalendarFeedToken | None:
@@ -41,48 +41,52 @@ def _revoke_all(user, now: datetime) -> list[int]:
     return ids
 
 
+@service
 def calendar_token_create(*, user) -> CalendarFeedToken:
     """The user's active feed token, made if they have none (a second click is harmless)."""
-    if not may_view_calendar(user):
-        raise NotAllowed("Your roles do not allow a calendar feed.")
-    with transaction.atomic(durable=True):
-        _lock_user(user)
-        token = active_feed_token(user)
-        if token is None:
-            token = CalendarFeedToken.objects.create(user=user)
-            audit_record(action="calendar_feed.created", user=user, obj=token)
+    if not can_see_windows(user):
+        raise NotAllowed(
+            "Your roles do not allow a calendar feed.", user=user, action="calendar_feed.refused"
+        )
+    _lock_user(user)
+    token = active_feed_token(user)
+    if token is None:
+        token = CalendarFeedToken.objects.create(user=user)
+        audit_record(action="calendar_feed.created", user=user, obj=token)
     return token
 
 
+@service
 def calendar_token_rotate(*, user, now: datetime | None = None) -> CalendarFeedToken:
     """Issue a new feed token and revoke the active one: the old URL stops working."""
-    if not may_view_calendar(user):
-        raise NotAllowed("Your roles do not allow a calendar feed.")
-    now = now or timezone.now()
-    with transaction.atomic(durable=True):
-        _lock_user(user)
-        revoked = _revoke_all(user, now)
-        token = CalendarFeedToken.objects.create(user=user)
-        audit_record(
-            action="calendar_feed.rotated" if revoked else "calendar_feed.created",
-            user=user,
-            obj=token,
-            details={"revoked_tokens": revoked},
+    if not can_see_windows(user):
+        raise NotAllowed(
+            "Your roles do not allow a calendar feed.", user=user, action="calendar_feed.refused"
         )
+    now = now or timezone.now()
+    _lock_user(user)
+    revoked = _revoke_all(user, now)
+    token = CalendarFeedToken.objects.create(user=user)
+    audit_record(
+        action="calendar_feed.rotated" if revoked else "calendar_feed.created",
+        user=user,
+        obj=token,
+        details={"revoked_tokens": revoked},
+    )
     return token
 
 
+@service
 def calendar_token_revoke(*, user, now: datetime | None = None) -> int:
     """Revoke the user's feed token; the old URL answers 404 from now on."""
     now = now or timezone.now()
-    with transaction.atomic(durable=True):
-        _lock_user(user)
-        revoked = _revoke_all(user, now)
-        if revoked:
-            audit_record(
-                action="calendar_feed.revoked",
-                user=user,
-                object_type="maintenance.calendarfeedtoken",
-                object_id=",".join(map(str, revoked)),
-            )
+    _lock_user(user)
+    revoked = _revoke_all(user, now)
+    if revoked:
+        audit_record(
+            action="calendar_feed.revoked",
+            user=user,
+            object_type="maintenance.calendarfeedtoken",
+            object_id=",".join(map(str, revoked)),
+        )
     return len(revoked)

@@ -11,4 +11,6 @@ urlpatterns = [
     path("calendar/feed-token/", views.calendar_token, name="token"),
     path("windows/emergency/new/", views.emergency_new, name="emergency_new"),
     path("windows/approvals/<int:pk>/decide/", views.window_decide, name="window_decide"),
+    path("windows/approvals/<int:pk>/delegate/", views.window_delegate, name="window_delegate"),
+    path("windows/approvals/<int:pk>/revoke/", views.window_revoke, name="window_revoke"),
 ]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django import forms
 
-from changes.models import PostImplementationReview
 from maintenance.procedures import registry
 
 
@@ -35,26 +34,7 @@ class ProcedureKindForm(forms.Form):
         self.fields["kind"].choices = registry.choices()
 
 
-class NotesForm(forms.Form):
-    notes = forms.CharField(
-        label="Notes", max_length=10_000, widget=forms.Textarea(attrs={"rows": 3})
-    )
-
-
 class EvidenceForm(forms.Form):
     evidence = forms.CharField(
         label="Evidence", max_length=10_000, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-
-class ReviewForm(forms.Form):
-    outcome = forms.ChoiceField(label="Outcome", choices=PostImplementationReview.Outcome.choices)
-    notes = forms.CharField(
-        label="What happened", max_length=20_000, widget=forms.Textarea(attrs={"rows": 4})
-    )
-    follow_ups = forms.CharField(
-        label="Follow-ups",
-        required=False,
-        max_length=20_000,
-        widget=forms.Textarea(attrs={"rows": 3}),
     )

@@ -12,14 +12,24 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django_fsm import FSMField, transition
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from changes.models import ChangeRequest
-from portal.roles import Role
+from changes.models import ApprovalBase, ChangeRequest
+from portal.fsm import StateMachineMixin
 
 
 class WindowType(models.TextChoices):
     ROUTINE = "ROUTINE", "Routine"
     EMERGENCY = "EMERGENCY", "Emergency"
+
+
+class Cutoff(models.TextChoices):
+    """What happens to a procedure still running when its window ends (as AWS
+    Maintenance Windows' cutoff behaviour)."""
+
+    CONTINUE = "CONTINUE", "Continue, record an overrun and notify"
+    CANCEL = "CANCEL", "Cancel the running work and roll back"
 
 
 class MaintenancePolicy(models.Model):
@@ -46,6 +56,9 @@ class MaintenancePolicy(models.Model):
         max_length=10, blank=True, help_text="A financial calendar instead, e.g. NYSE."
     )
     generate_weeks = models.PositiveIntegerField(default=8)
+    cutoff_behavior = models.CharField(
+        max_length=10, choices=Cutoff.choices, default=Cutoff.CONTINUE
+    )
 
     class Meta:
         verbose_name_plural = "maintenance policies"
@@ -78,7 +91,7 @@ class BlackoutPeriod(models.Model):
         return f"{self.start_date}–{self.end_date}: {self.reason}"
 
 
-class MaintenanceWindow(models.Model):
+class MaintenanceWindow(StateMachineMixin, models.Model):
     class Status(models.TextChoices):
         PENDING_APPROVAL = "PENDING_APPROVAL", "Awaiting approval"
         PLANNED = "PLANNED", "Planned"
@@ -93,18 +106,37 @@ class MaintenanceWindow(models.Model):
     duration_minutes = models.PositiveIntegerField()
     timezone = models.CharField(max_length=64, default="UTC")
     notification_offsets = models.JSONField(default=list)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
+    status = FSMField(max_length=20, choices=Status.choices, default=Status.PLANNED, protected=True)
     title = models.CharField(max_length=200, blank=True)
     reason = models.TextField(blank=True)
+    cutoff_behavior = models.CharField(
+        max_length=10, choices=Cutoff.choices, default=Cutoff.CONTINUE
+    )
     subscribers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="subscribed_windows"
     )
+    # Seed MaintenanceWindow.notifications.stakeholders: named here besides the ones
+    # derived from the changes in it (requesters, approvers, operators, subscribers).
+    stakeholder_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="stakeholder_windows"
+    )
+    stakeholder_roles = models.JSONField(default=list, blank=True)
+    stakeholder_emails = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="requested_windows",
+    )
+    # The urgent or emergency change an emergency window was asked for: its committee's
+    # decisions also decide the window.
+    for_change = models.ForeignKey(
+        ChangeRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="emergency_windows",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -136,33 +168,68 @@ class MaintenanceWindow(models.Model):
     def label(self) -> str:
         return self.title or str(self)
 
+    # --- transitions: they only move state; services do everything else ----------
+    @transition(field=status, source=Status.PENDING_APPROVAL, target=Status.PLANNED)
+    def approve(self) -> None:
+        pass
 
-class WindowApproval(models.Model):
-    """An emergency window is approved by CTO and HEAD_OF_SECURITY before anything runs."""
+    @transition(field=status, source=Status.PENDING_APPROVAL, target=Status.REJECTED)
+    def reject(self) -> None:
+        pass
 
-    class Status(models.TextChoices):
-        PENDING = "PENDING", "Pending"
-        APPROVED = "APPROVED", "Approved"
-        REJECTED = "REJECTED", "Rejected"
+    @transition(field=status, source=Status.PLANNED, target=Status.IN_PROGRESS)
+    def start_execution(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.IN_PROGRESS, target=Status.COMPLETED)
+    def complete(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.IN_PROGRESS, target=Status.FAILED)
+    def fail(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=[Status.PENDING_APPROVAL, Status.PLANNED], target=Status.CANCELLED
+    )
+    def cancel(self) -> None:
+        pass
+
+
+class WindowApproval(ApprovalBase):
+    """An emergency window is approved by CTO and HEAD_OF_SECURITY before anything runs,
+    through the same decision engine, permissions and rules as change approvals."""
 
     window = models.ForeignKey(
         MaintenanceWindow, on_delete=models.CASCADE, related_name="approvals"
     )
-    role = models.CharField(max_length=20, choices=Role.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    comments = models.TextField(blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    decided_at = models.DateTimeField(null=True, blank=True)
+
+    permission = "maintenance.decide_windowapproval"
 
     class Meta:
+        ordering = ["role"]
         constraints = [
             models.UniqueConstraint(fields=["window", "role"], name="one_window_approval_per_role")
         ]
+        permissions = [("decide_windowapproval", "Can decide this window approval")]
 
     def __str__(self) -> str:
         return f"{self.window} {self.role} {self.status}"
+
+    def get_absolute_url(self) -> str:
+        return self.window.get_absolute_url()
+
+    @property
+    def subject(self) -> MaintenanceWindow:
+        return self.window
+
+
+class WindowApprovalUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(WindowApproval, on_delete=models.CASCADE)
+
+
+class WindowApprovalGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(WindowApproval, on_delete=models.CASCADE)
 
 
 class ScheduledChange(models.Model):
@@ -191,7 +258,7 @@ class ScheduledChange(models.Model):
         return self.planned_start + timedelta(minutes=self.planned_minutes)
 
 
-class MaintenanceExecution(models.Model):
+class MaintenanceExecution(StateMachineMixin, models.Model):
     """Seed MaintenanceExecution: status, timeline, procedure counts and issues."""
 
     class Status(models.TextChoices):
@@ -203,7 +270,7 @@ class MaintenanceExecution(models.Model):
     window = models.OneToOneField(
         MaintenanceWindow, on_delete=models.PROTECT, related_name="execution"
     )
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PLANNED)
+    status = FSMField(max_length=12, choices=Status.choices, default=Status.PLANNED, protected=True)
     planned_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -215,9 +282,24 @@ class MaintenanceExecution(models.Model):
     procedures_failed = models.PositiveIntegerField(default=0)
     report = models.FileField(upload_to="reports/", blank=True)
     report_generated_at = models.DateTimeField(null=True, blank=True)
+    # The audit chain head when the report was generated: the report's own evidence.
+    report_chain_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    report_chain_head = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"Execution of {self.window}: {self.status}"
+
+    @transition(field=status, source=Status.PLANNED, target=Status.IN_PROGRESS)
+    def begin(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.IN_PROGRESS, target=Status.COMPLETED)
+    def complete(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.IN_PROGRESS, target=Status.FAILED)
+    def fail(self) -> None:
+        pass
 
 
 class MaintenanceIssue(models.Model):
@@ -274,19 +356,41 @@ class ChangeProcedure(models.Model):
         return self.procedure.summary(self.params)
 
 
-class ProcedureRun(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "PENDING", "Pending"
-        QUEUED = "QUEUED", "Queued"
-        RUNNING = "RUNNING", "Running"
-        WAITING = "WAITING", "Waiting for an operator"
-        SUCCEEDED = "SUCCEEDED", "Succeeded"
-        FAILED = "FAILED", "Failed"
-        ROLLED_BACK = "ROLLED_BACK", "Failed, rolled back"
-        SKIPPED = "SKIPPED", "Skipped"
-        INTERRUPTED = "INTERRUPTED", "Interrupted"
+class RunStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    QUEUED = "QUEUED", "Queued"
+    RUNNING = "RUNNING", "Running"
+    WAITING = "WAITING", "Waiting for an operator"
+    SUCCEEDED = "SUCCEEDED", "Succeeded"
+    FAILED = "FAILED", "Failed"
+    ROLLED_BACK = "ROLLED_BACK", "Failed, rolled back"
+    CANCELLED = "CANCELLED", "Cancelled at the window's end"
+    SKIPPED = "SKIPPED", "Skipped"
+    INTERRUPTED = "INTERRUPTED", "Interrupted"
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.ROLLED_BACK, Status.SKIPPED)
+
+class ProcedureRun(StateMachineMixin, models.Model):
+    Status = RunStatus
+
+    # Each group of statuses is named once; counts, the engine and pages use these.
+    ACTIVE = (Status.QUEUED, Status.RUNNING, Status.WAITING)
+    FINISHED = (
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.ROLLED_BACK,
+        Status.CANCELLED,
+        Status.SKIPPED,
+    )
+    # A procedure that did not succeed: it counts as failed in the execution's totals.
+    UNSUCCESSFUL = (
+        Status.FAILED,
+        Status.ROLLED_BACK,
+        Status.CANCELLED,
+        Status.SKIPPED,
+        Status.INTERRUPTED,
+    )
+    # Waiting for a person (retry or abandon): the change does not move on by itself.
+    NEEDS_DECISION = (Status.INTERRUPTED,)
 
     procedure = models.ForeignKey(ChangeProcedure, on_delete=models.PROTECT, related_name="runs")
     change = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="runs")
@@ -295,7 +399,7 @@ class ProcedureRun(models.Model):
     )
     attempt = models.PositiveIntegerField(default=1)
     idempotency_key = models.CharField(max_length=100, unique=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    status = FSMField(max_length=12, choices=Status.choices, default=Status.PENDING, protected=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -305,12 +409,26 @@ class ProcedureRun(models.Model):
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
+    # Live progress of the statement working now (pg_stat_progress_*): phase, blocks.
+    progress_detail = models.JSONField(default=dict, blank=True)
+    # A request to stop the work at this moment: the window's cutoff (CANCEL policy) or
+    # the worker stopping. The run's own heartbeat thread reads it and ends the work.
+    stop_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[("CUTOFF", "Window cutoff"), ("WORKER_STOP", "Worker stopping")],
+    )
 
     class Meta:
         ordering = ["execution", "change", "procedure__position", "attempt"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="run_reaper_idx")]
 
     def __str__(self) -> str:
         return f"Run {self.pk} of {self.procedure}: {self.status}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("maintenance:run", kwargs={"pk": self.pk})
 
     @property
     def finished(self) -> bool:
@@ -321,6 +439,47 @@ class ProcedureRun(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+    # --- transitions ------------------------------------------------------------------
+    @transition(field=status, source=Status.PENDING, target=Status.QUEUED)
+    def queue(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.QUEUED, target=Status.RUNNING)
+    def claim(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.RUNNING, target=Status.WAITING)
+    def wait_for_operator(self) -> None:
+        pass
+
+    @transition(field=status, source=[Status.RUNNING, Status.WAITING], target=Status.SUCCEEDED)
+    def succeed(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[Status.RUNNING, Status.WAITING, Status.INTERRUPTED],
+        target=Status.FAILED,
+    )
+    def fail(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.RUNNING, target=Status.ROLLED_BACK)
+    def roll_back(self) -> None:
+        pass
+
+    @transition(field=status, source=[Status.RUNNING, Status.WAITING], target=Status.CANCELLED)
+    def cancel(self) -> None:
+        pass
+
+    @transition(field=status, source=[Status.PENDING, Status.QUEUED], target=Status.SKIPPED)
+    def skip(self) -> None:
+        pass
+
+    @transition(field=status, source=[Status.RUNNING, Status.WAITING], target=Status.INTERRUPTED)
+    def interrupt(self) -> None:
+        pass
 
 
 class StepRun(models.Model):
@@ -350,6 +509,12 @@ class StepRun(models.Model):
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # What the step started, so nothing it started outlives its worker unowned: a
+    # script's process group and host, a database statement's backend pid.
+    process_host = models.CharField(max_length=255, blank=True)
+    process_pid = models.PositiveIntegerField(null=True, blank=True)
+    process_group = models.PositiveIntegerField(null=True, blank=True)
+    backend_pid = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "position"]

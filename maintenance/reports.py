@@ -1,4 +1,9 @@
-"""The execution report ("Document results"): one template for the page and the PDF."""
+"""The execution report ("Document results"): one template for the page and the PDF.
+
+The report reflects the current state of everything in it (a change closed or ratified
+after the window shows as such), says when it was generated and the audit chain head
+at that moment, and names only the changes its viewer may see, counting the others.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,20 @@ from django.db.models import Prefetch
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from changes import access as change_access
 from changes.models import Approval
 from maintenance.models import MaintenanceExecution, ProcedureRun, ScheduledChange, StepRun
 from portal.audit import chain_head
 from portal.models import AuditEvent
 
 
-def report_context(execution: MaintenanceExecution) -> dict[str, Any]:
+def report_context(execution: MaintenanceExecution, *, viewer=None) -> dict[str, Any]:
+    """Everything the report shows. ``viewer=None`` is the complete report (the stored
+    PDF, for auditors); a viewer sees only the changes they may see."""
     window = execution.window
     slots = list(
         ScheduledChange.objects.filter(window=window)
-        .select_related("change", "change__requester")
+        .select_related("change", "change__requester", "change__review")
         .prefetch_related(
             Prefetch("change__approvals", queryset=Approval.objects.select_related("decided_by")),
             "change__tenants",
@@ -26,8 +34,18 @@ def report_context(execution: MaintenanceExecution) -> dict[str, Any]:
         )
         .order_by("position")
     )
+    if viewer is not None:
+        visible = set(
+            change_access.changes_visible_to(viewer)
+            .filter(pk__in=[s.change_id for s in slots])
+            .values_list("pk", flat=True)
+        )
+    else:
+        visible = {s.change_id for s in slots}
+    withheld = sum(1 for s in slots if s.change_id not in visible)
+    slots = [s for s in slots if s.change_id in visible]
     runs = list(
-        ProcedureRun.objects.filter(execution=execution)
+        ProcedureRun.objects.filter(execution=execution, change_id__in=visible)
         .select_related("procedure")
         .prefetch_related(Prefetch("steps", queryset=StepRun.objects.order_by("position")))
         .order_by("change_id", "procedure__position", "attempt")
@@ -44,12 +62,18 @@ def report_context(execution: MaintenanceExecution) -> dict[str, Any]:
             created_at__gte=execution.started_at or window.start,
         ).order_by("sequence")[:500]
     )
+    issues = [
+        i
+        for i in execution.issues.select_related("change")
+        if i.change_id is None or i.change_id in visible
+    ]
     sequence, head = chain_head()
     return {
         "execution": execution,
         "window": window,
         "changes": changes,
-        "issues": list(execution.issues.select_related("change")),
+        "withheld": withheld,
+        "issues": issues,
         "timeline": timeline,
         "generated_at": timezone.now(),
         "chain_sequence": sequence,
@@ -57,16 +81,17 @@ def report_context(execution: MaintenanceExecution) -> dict[str, Any]:
     }
 
 
-def render_html(execution: MaintenanceExecution, *, for_pdf: bool = False) -> str:
-    context = report_context(execution)
-    context["for_pdf"] = for_pdf
-    return render_to_string("maintenance/report_document.html", context)
+def render_html(execution: MaintenanceExecution, *, viewer=None) -> tuple[str, dict]:
+    context = report_context(execution, viewer=viewer)
+    context["for_pdf"] = True
+    return render_to_string("maintenance/report_document.html", context), context
 
 
-def render_pdf(execution: MaintenanceExecution) -> tuple[str, bytes]:
+def render_pdf(execution: MaintenanceExecution, *, viewer=None) -> tuple[str, bytes, dict]:
     from weasyprint import HTML
 
-    html = render_html(execution, for_pdf=True)
+    html, context = render_html(execution, viewer=viewer)
     pdf = HTML(string=html, base_url=None).write_pdf()
-    stamp = (execution.completed_at or timezone.now()).strftime("%Y%m%d-%H%M")
-    return f"maintenance-report-window-{execution.window_id}-{stamp}.pdf", pdf
+    stamp = context["generated_at"].strftime("%Y%m%d-%H%M%S")
+    name = f"maintenance-report-window-{execution.window_id}-{stamp}.pdf"
+    return name, pdf, context

@@ -1,7 +1,10 @@
 """Runs one procedure inside a worker: pre-checks, steps, verification, rollback.
 
-Every step is a StepRun row with its timings and output; a heartbeat thread keeps the
-run's heartbeat fresh and flushes output so operators see progress live.
+Every step is a StepRun row with its timings and output. A heartbeat thread keeps the
+run's heartbeat fresh, flushes output and progress so operators see them live, and
+watches for a request to stop (the window's cutoff under a CANCEL policy, or the worker
+shutting down): then it sets the run's stop event, which the work honours by cancelling
+its statement or ending its script's process group.
 """
 
 from __future__ import annotations
@@ -17,24 +20,30 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from maintenance import services
-from maintenance.models import ProcedureRun, StepRun
+from maintenance.models import Cutoff, ProcedureRun, StepRun
 from maintenance.procedures import registry
-from maintenance.procedures.base import RunContext, StepFailed, StepSpec
+from maintenance.procedures.base import RunContext, StepFailed, StepSpec, StepStopped
+from maintenance.services.runs import step_process_record
 
 logger = logging.getLogger(__name__)
 MAX_STEP_OUTPUT = 1_000_000
 
 
 class _Live:
-    """Output buffer and heartbeat for the step being run."""
+    """Output buffer, progress and heartbeat for the step being run."""
 
-    def __init__(self, run_id: int):
-        self.run_id = run_id
+    def __init__(self, run: ProcedureRun, ctx_stop: threading.Event, reason: list[str]):
+        self.run_id = run.pk
+        self.window_end = run.execution.window.end
+        self.cancel_at_cutoff = run.execution.window.cutoff_behavior == Cutoff.CANCEL
         self.lock = threading.Lock()
         self.step_id: int | None = None
         self.buffer: list[str] = []
         self.progress: int | None = None
+        self.detail: dict[str, Any] | None = None
         self.stop = threading.Event()
+        self.work_stop = ctx_stop
+        self.reason = reason
 
     def log(self, text: str) -> None:
         with self.lock:
@@ -43,11 +52,13 @@ class _Live:
     def flush(self) -> None:
         with self.lock:
             chunk, self.buffer = "".join(self.buffer), []
-            step_id, progress = self.step_id, self.progress
+            step_id, progress, detail = self.step_id, self.progress, self.detail
         now = timezone.now()
         fields: dict[str, Any] = {"heartbeat_at": now}
         if progress is not None:
             fields["progress"] = progress
+        if detail is not None:
+            fields["progress_detail"] = detail
         ProcedureRun.objects.filter(pk=self.run_id, status=ProcedureRun.Status.RUNNING).update(
             **fields
         )
@@ -56,6 +67,24 @@ class _Live:
             if len(step.output) < MAX_STEP_OUTPUT:
                 step.output = (step.output + chunk)[:MAX_STEP_OUTPUT]
                 step.save(update_fields=["output"])
+        self._check_stop(now)
+
+    def _check_stop(self, now) -> None:
+        if self.work_stop.is_set():
+            return
+        row = (
+            ProcedureRun.objects.filter(pk=self.run_id)
+            .values("stop_at", "stop_reason", "status")
+            .first()
+        )
+        reason = ""
+        if row and row["stop_at"] is not None and row["stop_at"] <= now:
+            reason = row["stop_reason"] or "CUTOFF"
+        elif self.cancel_at_cutoff and now >= self.window_end:
+            reason = "CUTOFF"
+        if reason:
+            self.reason.append(reason)
+            self.work_stop.set()
 
     def beat_forever(self) -> None:
         while not self.stop.wait(settings.RUN_HEARTBEAT_SECONDS):
@@ -77,6 +106,8 @@ def _run_phase(
     """Run the specs in order as StepRuns; raise StepFailed at the first failure."""
     outputs = ctx.state.setdefault("output_of", {})
     for spec in specs:
+        if kind != StepRun.Kind.ROLLBACK:
+            ctx.check_stop()
         position[0] += 1
         step = StepRun.objects.create(
             run_id=ctx.run_id,
@@ -108,31 +139,49 @@ def _run_phase(
         step.save(update_fields=["status", "finished_at", "result", "output"])
         if error is not None:
             raise error
-        if not _still_ours(ctx.run_id):
+        if kind != StepRun.Kind.ROLLBACK and not _still_ours(ctx.run_id):
             raise StepFailed("The run was interrupted; stopping here.")
 
 
-def execute_run(*, run_id: int) -> str:
+def worker_id(node: str = "") -> str:
+    """ "<celery node>|<host>:<pid>": the node says which worker a stop concerns."""
+    return f"{node or 'worker'}|{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_run(*, run_id: int, node: str = "") -> str:
     """Entry point of the ``maintenance.execute_run`` task. Safe to deliver twice."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    run = services.run_claim(run_id=run_id, worker=worker)
+    run = services.run_claim(run_id=run_id, worker=worker_id(node))
     if run is None:
         return "not claimed"
     procedure = registry.get(run.procedure.kind)
     if procedure.manual:
         services.run_wait_for_operator(run=run, steps=procedure.checklist(run.procedure.params))
         return "waiting"
-    live = _Live(run.pk)
+    stop = threading.Event()
+    reason: list[str] = []
+    live = _Live(run, stop, reason)
     beat = threading.Thread(target=live.beat_forever, name=f"run-{run.pk}-heartbeat", daemon=True)
     beat.start()
+
+    def started(**what) -> None:
+        if live.step_id is not None:
+            step_process_record(step_id=live.step_id, **what)
+
+    def set_detail(detail: dict[str, Any]) -> None:
+        with live.lock:
+            live.detail = detail
+
     ctx = RunContext(
         run_id=run.pk,
         params=run.procedure.params,
         change_id=run.change_id,
         window_end=run.execution.window.end,
         log=live.log,
-        heartbeat=lambda: None,
         set_progress=lambda pct: setattr(live, "progress", max(0, min(100, int(pct)))),
+        set_progress_detail=set_detail,
+        started=started,
+        stop=stop,
+        stop_reason=reason,
     )
     position = [0]
     status, error, phase = ProcedureRun.Status.SUCCEEDED, "", "PRECHECK"
@@ -145,7 +194,12 @@ def execute_run(*, run_id: int) -> str:
     except StepFailed as exc:
         error = exc.message
         status = ProcedureRun.Status.FAILED
-        if phase != "PRECHECK" and _still_ours(run.pk):
+        stopped_for_worker = isinstance(exc, StepStopped) and "WORKER_STOP" in reason
+        if stopped_for_worker:
+            # Cut off mid-way by a stopping worker: nothing is undone behind the
+            # operator's back; the run waits for their retry or abandon.
+            status = ProcedureRun.Status.INTERRUPTED
+        elif phase != "PRECHECK" and _still_ours(run.pk):
             rollback = procedure.rollback(ctx)
             if rollback:
                 try:
@@ -153,6 +207,8 @@ def execute_run(*, run_id: int) -> str:
                     status = ProcedureRun.Status.ROLLED_BACK
                 except StepFailed as rb_exc:
                     error += f"\nRollback failed too: {rb_exc.message}"
+        if isinstance(exc, StepStopped) and "CUTOFF" in reason:
+            status = ProcedureRun.Status.CANCELLED
     finally:
         try:
             procedure.cleanup(ctx)
@@ -164,6 +220,11 @@ def execute_run(*, run_id: int) -> str:
             live.flush()
         except Exception:
             logger.exception("run %s: final flush failed", run.pk)
-    result = {k: v for k, v in ctx.state.items() if k != "output_of"}
+    result = {k: v for k, v in ctx.state.items() if k != "output_of" and _jsonable(v)}
     services.run_finish(run=run, status=status, error=error, result=result)
     return status
+
+
+def _jsonable(value: Any) -> bool:
+    """Connections and other live objects a step kept in the state are not results."""
+    return isinstance(value, (str, int, float, bool, list, dict, type(None)))

@@ -8,16 +8,28 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from changes import access as change_access
-from changes.errors import ChangeError
-from changes.models import ChangeRequest, State
-from maintenance import reports, scheduling, selectors, services
-from maintenance.forms import EvidenceForm, NotesForm, ProcedureKindForm, ReviewForm, ScheduleForm
+from changes.models import ChangeRequest
+from maintenance import access, reports, scheduling, selectors, services
+from maintenance.forms import EvidenceForm, ProcedureKindForm, ScheduleForm
 from maintenance.models import ChangeProcedure, MaintenanceWindow, ProcedureRun, StepRun
 from maintenance.procedures import UnknownProcedure, registry
+from maintenance.templatetags.maintenance_runs import run_context
+from portal.errors import Hidden, PortalError
+from portal.http import back_to, refused
+
+
+def _hidden(request: HttpRequest, what: str, object_type: str, pk: int) -> Hidden:
+    return Hidden(
+        f"No such {what}.",
+        user=request.user,
+        action=f"{object_type.split('.')[-1]}.hidden",
+        object_type=object_type,
+        object_id=pk,
+    )
 
 
 def _get_window_for_user(request: HttpRequest, pk: int) -> MaintenanceWindow:
-    if not selectors.can_see_windows(request.user):
+    if not access.can_see_windows(request.user):
         raise PermissionDenied("Your roles do not include maintenance windows.")
     try:
         return selectors.window_detail(pk)
@@ -27,21 +39,17 @@ def _get_window_for_user(request: HttpRequest, pk: int) -> MaintenanceWindow:
 
 def _get_change_for_user(request: HttpRequest, pk: int) -> ChangeRequest:
     if not change_access.changes_visible_to(request.user).filter(pk=pk).exists():
-        raise Http404("No such change.")
-    return ChangeRequest.objects.select_related("requester").get(pk=pk)
-
-
-def _require_operator(request: HttpRequest) -> None:
-    if not selectors.is_operator(request.user):
-        raise PermissionDenied("Only operators do this.")
-
-
-def _refused(request: HttpRequest, exc: ChangeError, back: str) -> HttpResponse:
-    if request.htmx:
-        return render(request, "maintenance/_error.html", {"error": exc.message}, status=exc.status)
-    return render(
-        request, "changes/refused.html", {"error": exc.message, "back": back}, status=exc.status
+        raise _hidden(request, "change", "changes.changerequest", pk)
+    return (
+        ChangeRequest.objects.select_related("requester").prefetch_related("approvals").get(pk=pk)
     )
+
+
+def _get_run_for_user(request: HttpRequest, pk: int) -> ProcedureRun:
+    run = ProcedureRun.objects.select_related("change").filter(pk=pk).first()
+    if run is None or not change_access.can_view_change(request.user, run.change):
+        raise _hidden(request, "run", "maintenance.procedurerun", pk)
+    return run
 
 
 def _window_context(request: HttpRequest, window: MaintenanceWindow) -> dict:
@@ -61,7 +69,7 @@ def _window_context(request: HttpRequest, window: MaintenanceWindow) -> dict:
         "execution": execution,
         "slots": slots,
         "approvals": selectors.window_approvals(window),
-        "is_operator": selectors.is_operator(request.user),
+        "actions": access.window_actions(request.user, window),
         "open_now": window.is_open(),
         "live": execution is not None and execution.status == "IN_PROGRESS",
     }
@@ -80,11 +88,10 @@ def window_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def window_start(request: HttpRequest, pk: int) -> HttpResponse:
     window = _get_window_for_user(request, pk)
-    _require_operator(request)
     try:
         services.window_start(window=window, by=request.user)
-    except ChangeError as exc:
-        return _refused(request, exc, window.get_absolute_url())
+    except PortalError as exc:
+        return refused(request, exc, back=back_to(window))
     messages.success(request, "Window started: the scheduled changes run in order.")
     return redirect(window.get_absolute_url())
 
@@ -105,56 +112,67 @@ def window_report(request: HttpRequest, pk: int) -> HttpResponse:
     execution = selectors.window_execution(window)
     if execution is None:
         raise Http404("This window has not run.")
-    return render(
-        request, "maintenance/report.html", {**reports.report_context(execution), "for_pdf": False}
-    )
+    context = reports.report_context(execution, viewer=request.user)
+    return render(request, "maintenance/report.html", {**context, "for_pdf": False})
 
 
 @login_required
 def window_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """The stored report when the viewer may see every change in it; otherwise one made
+    now for them, naming only their changes and counting the others."""
     window = _get_window_for_user(request, pk)
     execution = selectors.window_execution(window)
     if execution is None or not execution.report:
         raise Http404("The report is not ready yet.")
-    return FileResponse(
-        execution.report.open("rb"),
-        as_attachment=True,
-        filename=execution.report.name.rsplit("/", 1)[-1],
-        content_type="application/pdf",
+    slots = selectors.window_slots(window)
+    visible = change_access.changes_visible_to(request.user).filter(
+        pk__in=[s.change_id for s in slots]
     )
+    if visible.count() == len(slots):
+        return FileResponse(
+            execution.report.open("rb"),
+            as_attachment=True,
+            filename=execution.report.name.rsplit("/", 1)[-1],
+            content_type="application/pdf",
+        )
+    filename, pdf, _ = reports.render_pdf(execution, viewer=request.user)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def change_schedule(request: HttpRequest, pk: int) -> HttpResponse:
     change = _get_change_for_user(request, pk)
-    _require_operator(request)
-    if change.state != State.APPROVED:
-        messages.error(
-            request,
-            f"{change.public_id} is {change.get_state_display()}; only "
-            "approved changes can be scheduled.",
-        )
+    verdict = change_access.change_actions(request.user, change)["schedule"]
+    if not verdict:
+        if verdict.status == 403:
+            raise PermissionDenied(verdict.reason)
+        messages.error(request, verdict.reason)
         return redirect(change.get_absolute_url())
     windows = scheduling.upcoming_windows(change)
     suggested = scheduling.next_valid_window(change)
-    form = ScheduleForm(request.POST or None, windows=windows, suggested=suggested)
+    form = ScheduleForm(
+        request.POST if request.method == "POST" else None, windows=windows, suggested=suggested
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
             window = MaintenanceWindow.objects.filter(pk=form.cleaned_data["window"]).first()
             if window is None:
                 form.add_error("window", "That window no longer exists.")
+                status = 400
             else:
                 try:
-                    slot = services.change_schedule(change=change, window=window, by=request.user)
-                except ChangeError as exc:
+                    services.slot_create(change=change, window=window, by=request.user)
+                except PortalError as exc:
                     form.add_error(None, exc.message)
                     status = exc.status
                 else:
                     messages.success(
                         request,
-                        f"{change.public_id} scheduled at {slot.planned_start:%Y-%m-%d %H:%M} UTC.",
+                        f"{change.public_id} scheduled in {window.label}.",
                     )
                     return redirect(change.get_absolute_url())
         else:
@@ -162,7 +180,7 @@ def change_schedule(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "maintenance/schedule.html",
-        {"change": change, "form": form, "suggested": suggested, "windows": windows},
+        {"change": change, "form": form, "suggested": suggested, "windows": windows, "slot": None},
         status=status,
     )
 
@@ -171,13 +189,12 @@ def change_schedule(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def change_unschedule(request: HttpRequest, pk: int) -> HttpResponse:
     change = _get_change_for_user(request, pk)
-    _require_operator(request)
     try:
-        services.change_unschedule(
+        services.slot_remove(
             change=change, by=request.user, reason=request.POST.get("reason", "")[:2000]
         )
-    except ChangeError as exc:
-        return _refused(request, exc, change.get_absolute_url())
+    except PortalError as exc:
+        return refused(request, exc, back=back_to(change))
     messages.success(request, f"{change.public_id} unscheduled.")
     return redirect(change.get_absolute_url())
 
@@ -186,25 +203,36 @@ def change_unschedule(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def procedure_add(request: HttpRequest, pk: int) -> HttpResponse:
     change = _get_change_for_user(request, pk)
-    if change.requester_id != request.user.pk and not selectors.is_operator(request.user):
-        raise PermissionDenied("Only the requester or an operator changes the procedures.")
-    kind_form = ProcedureKindForm(request.GET or request.POST or None)
-    kind = request.POST.get("kind") or request.GET.get("kind") or ""
+    verdict = change_access.change_actions(request.user, change)["edit_procedures"]
+    if not verdict and verdict.status == 403:
+        raise PermissionDenied(verdict.reason)
+    source = request.POST if request.method == "POST" else request.GET
+    kind_form = ProcedureKindForm(source or None)
+    kind = source.get("kind", "")
     try:
         procedure = registry.get(kind) if kind else None
     except UnknownProcedure:
         procedure = None
         kind_form.add_error("kind", "Choose a procedure from the list.")
-    params_form = procedure.form_class(request.POST or None) if procedure else None
+    # The parameter form lists only what this user may use (targets they may see); on a
+    # GET it is unbound, so choosing a target then reloads it with that target's tables.
+    params_form = None
+    if procedure is not None:
+        bound = request.POST if request.method == "POST" else None
+        initial = {"target": request.GET.get("target")} if request.method == "GET" else None
+        params_form = procedure.build_form(bound, user=request.user, initial=initial)
     status = 200
     if request.method == "POST" and procedure is not None:
-        raw = {k: v for k, v in request.POST.items() if k not in ("csrfmiddlewaretoken", "kind")}
         try:
-            services.change_procedure_add(change=change, by=request.user, kind=kind, params=raw)
-        except ChangeError as exc:
-            if params_form is not None:
-                params_form.is_valid()
+            # The QueryDict itself: a multi-valued field (tables) keeps every value.
+            services.change_procedure_add(
+                change=change, by=request.user, kind=kind, params=request.POST
+            )
+        except PortalError as exc:
             status = exc.status
+            if exc.status == 403:
+                return refused(request, exc, back=back_to(change))
+            params_form.is_valid()
             messages.error(request, exc.message)
         else:
             messages.success(request, f"{procedure.label} added to {change.public_id}.")
@@ -228,48 +256,13 @@ def procedure_add(request: HttpRequest, pk: int) -> HttpResponse:
 def procedure_remove(request: HttpRequest, pk: int) -> HttpResponse:
     item = ChangeProcedure.objects.select_related("change").filter(pk=pk).first()
     if item is None or not change_access.can_view_change(request.user, item.change):
-        raise Http404("No such procedure.")
+        raise _hidden(request, "procedure", "maintenance.changeprocedure", pk)
     try:
         services.change_procedure_remove(item=item, by=request.user)
-    except ChangeError as exc:
-        return _refused(request, exc, item.change.get_absolute_url())
+    except PortalError as exc:
+        return refused(request, exc, back=back_to(item.change))
     messages.success(request, "Procedure removed.")
     return redirect(item.change.get_absolute_url())
-
-
-@login_required
-@require_POST
-def change_implemented(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _get_change_for_user(request, pk)
-    _require_operator(request)
-    try:
-        services.change_mark_implemented(
-            change=change, by=request.user, notes=request.POST.get("notes", "")
-        )
-    except ChangeError as exc:
-        return _refused(request, exc, change.get_absolute_url())
-    return redirect(change.get_absolute_url())
-
-
-@login_required
-@require_POST
-def change_verify(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _get_change_for_user(request, pk)
-    _require_operator(request)
-    form = NotesForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Describe what you checked.")
-        return redirect(change.get_absolute_url())
-    try:
-        services.change_verify(
-            change=change,
-            by=request.user,
-            passed=request.POST.get("passed") == "1",
-            notes=form.cleaned_data["notes"],
-        )
-    except ChangeError as exc:
-        return _refused(request, exc, change.get_absolute_url())
-    return redirect(change.get_absolute_url())
 
 
 @login_required
@@ -277,10 +270,9 @@ def change_verify(request: HttpRequest, pk: int) -> HttpResponse:
 def step_complete(request: HttpRequest, pk: int) -> HttpResponse:
     step = StepRun.objects.select_related("run__change").filter(pk=pk).first()
     if step is None or not change_access.can_view_change(request.user, step.run.change):
-        raise Http404("No such step.")
-    _require_operator(request)
+        raise _hidden(request, "step", "maintenance.steprun", pk)
+    back = step.run.get_absolute_url()
     form = EvidenceForm(request.POST)
-    back = step.run.change.get_absolute_url()
     if not form.is_valid():
         messages.error(request, "Enter an evidence note for this step.")
         return redirect(back)
@@ -291,24 +283,31 @@ def step_complete(request: HttpRequest, pk: int) -> HttpResponse:
             evidence=form.cleaned_data["evidence"],
             passed=request.POST.get("passed", "1") == "1",
         )
-    except ChangeError as exc:
-        return _refused(request, exc, back)
+    except PortalError as exc:
+        return refused(request, exc, back=back_to(step.run.change))
     messages.success(request, f"Step {step.name!r} recorded.")
+    # Back to the run the operator is working through, not the change page.
     return redirect(back)
 
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _get_run_for_user(request, pk)
+    run = selectors.run_detail(pk)
+    if request.htmx:
+        return render(request, "maintenance/_run.html", run_context(request, run))
+    return render(request, "maintenance/run.html", {"run": run})
+
+
+def _operator_run_action(request: HttpRequest, pk: int, action, *, done: str) -> HttpResponse:
+    """An operator's decision on an interrupted run: 404 if its change is hidden."""
+    run = _get_run_for_user(request, pk)
     try:
-        run = selectors.run_detail(pk)
-    except ProcedureRun.DoesNotExist:
-        raise Http404("No such run.") from None
-    if not change_access.can_view_change(request.user, run.change):
-        raise Http404("No such run.")
-    template = "maintenance/_run.html" if request.htmx else "maintenance/run.html"
-    return render(
-        request, template, {"run": run, "is_operator": selectors.is_operator(request.user)}
-    )
+        action(run)
+    except PortalError as exc:
+        return refused(request, exc, back=back_to(run.change))
+    messages.success(request, done)
+    return redirect(run.change.get_absolute_url())
 
 
 @login_required
@@ -333,54 +332,3 @@ def run_abandon(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         done="The run is marked failed.",
     )
-
-
-def _operator_run_action(request: HttpRequest, pk: int, action, *, done: str) -> HttpResponse:
-    """An operator's decision on an interrupted run: 404 if its change is hidden."""
-    run = ProcedureRun.objects.select_related("change").filter(pk=pk).first()
-    if run is None or not change_access.can_view_change(request.user, run.change):
-        raise Http404("No such run.")
-    _require_operator(request)
-    try:
-        action(run)
-    except ChangeError as exc:
-        return _refused(request, exc, run.change.get_absolute_url())
-    messages.success(request, done)
-    return redirect(run.change.get_absolute_url())
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def change_review(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _get_change_for_user(request, pk)
-    if change.requester_id != request.user.pk and not selectors.is_operator(request.user):
-        raise PermissionDenied("The requester or an operator writes the review.")
-    form = ReviewForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                services.review_submit(change=change, by=request.user, **form.cleaned_data)
-            except ChangeError as exc:
-                form.add_error(None, exc.message)
-                status = exc.status
-            else:
-                messages.success(request, "Post-implementation review recorded.")
-                return redirect(change.get_absolute_url())
-        else:
-            status = 400
-    return render(
-        request, "maintenance/review.html", {"change": change, "form": form}, status=status
-    )
-
-
-@login_required
-@require_POST
-def change_close(request: HttpRequest, pk: int) -> HttpResponse:
-    change = _get_change_for_user(request, pk)
-    try:
-        services.change_close(change=change, by=request.user)
-    except ChangeError as exc:
-        return _refused(request, exc, change.get_absolute_url())
-    messages.success(request, f"{change.public_id} closed.")
-    return redirect(change.get_absolute_url())

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,16 +18,12 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from changes.errors import ChangeError
+from changes.forms import DelegateForm
 from maintenance import selectors, services
+from maintenance.access import can_see_windows, may_request_emergency
 from maintenance.calendar_feed import feed_render
 from maintenance.calendar_forms import EmergencyWindowForm, WindowDecisionForm
-from maintenance.calendar_selectors import (
-    may_request_emergency,
-    may_view_calendar,
-    month_calendar,
-    week_calendar,
-)
+from maintenance.calendar_selectors import month_calendar, week_calendar
 from maintenance.calendar_services import (
     active_feed_token,
     calendar_token_create,
@@ -34,27 +31,28 @@ from maintenance.calendar_services import (
     calendar_token_rotate,
 )
 from maintenance.models import CalendarFeedToken, MaintenancePolicy, WindowApproval, WindowType
+from portal.errors import Hidden, Invalid, PortalError
+from portal.http import Link, back_to, refused
 
 # Years the calendar pages; beyond them a date is almost surely a typo in the URL.
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
+def _calendar_link() -> Link:
+    return Link(url=reverse("calendar:month"), label="Back to the calendar")
+
+
 def _check_calendar(request: HttpRequest) -> None:
-    if not may_view_calendar(request.user):
-        raise PermissionDenied(
-            "The maintenance calendar is for operations, engineering, security, "
-            "compliance and the emergency approvers."
-        )
+    if not can_see_windows(request.user):
+        raise PermissionDenied("The maintenance calendar is for people who file or run changes.")
 
 
-def _refused(request: HttpRequest, message: str, status: int, **context) -> HttpResponse:
-    return render(
-        request,
-        "maintenance/calendar_refused.html",
-        {"error": message, **context},
-        status=status,
-    )
+def _refused(request: HttpRequest, message: str, status: int, window=None) -> HttpResponse:
+    exc = PortalError(message)
+    exc.status = status
+    links = [back_to(window), _calendar_link()] if window is not None else [_calendar_link()]
+    return refused(request, exc, back=links)
 
 
 def _is_partial(request: HttpRequest) -> bool:
@@ -187,7 +185,7 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
         .filter(token=token, revoked_at__isnull=True)
         .first()
     )
-    if feed_token is None or not may_view_calendar(feed_token.user):
+    if feed_token is None or not can_see_windows(feed_token.user):
         raise Http404("No such calendar feed.")
     response = HttpResponse(
         feed_render(user=feed_token.user), content_type="text/calendar; charset=utf-8"
@@ -255,7 +253,7 @@ def emergency_new(request: HttpRequest) -> HttpResponse:
                     duration_minutes=form.cleaned_data["duration_minutes"],
                     reason=form.cleaned_data["reason"],
                 )
-            except ChangeError as exc:
+            except PortalError as exc:
                 form.add_error(None, exc.message)
                 status = exc.status
             else:
@@ -265,7 +263,7 @@ def emergency_new(request: HttpRequest) -> HttpResponse:
                     "to approve it; nothing runs in it before they do.",
                 )
                 # A requester without a calendar role may not open the window page.
-                if may_view_calendar(request.user):
+                if can_see_windows(request.user):
                     return redirect(window.get_absolute_url())
                 return redirect("portal:dashboard")
     return render(
@@ -278,13 +276,24 @@ def _approver_names(policy: MaintenancePolicy) -> str:
     return " and ".join(labels.get(role, role) for role in policy.approver_roles)
 
 
-@login_required
-@require_POST
-def window_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def _window_approval(request: HttpRequest, pk: int) -> WindowApproval:
     _check_calendar(request)
     approval = WindowApproval.objects.select_related("window").filter(pk=pk).first()
     if approval is None:
-        raise Http404("No such window approval.")
+        raise Hidden(
+            "No such window approval.",
+            user=request.user,
+            action="window.hidden",
+            object_type="maintenance.windowapproval",
+            object_id=pk,
+        )
+    return approval
+
+
+@login_required
+@require_POST
+def window_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    approval = _window_approval(request, pk)
     form = WindowDecisionForm(request.POST)
     error, status = None, 200
     if not form.is_valid():
@@ -292,23 +301,23 @@ def window_decide(request: HttpRequest, pk: int) -> HttpResponse:
         status = 400
     else:
         try:
-            services.window_decide(
+            services.window_approval_decide(
                 approval=approval,
                 by=request.user,
                 decision=form.cleaned_data["decision"],
                 comment=form.cleaned_data.get("comment", ""),
+                version=form.cleaned_data.get("version"),
             )
-        except ChangeError as exc:
+        except PortalError as exc:
             error, status = exc.message, exc.status
     window = selectors.window_detail(approval.window_id)
     if request.htmx:
-        approvals = selectors.window_approvals(window)
         response = render(
             request,
             "maintenance/_window_approvals.html",
             {
                 "window": window,
-                "approvals": approvals,
+                "approvals": selectors.window_approvals(window),
                 "error": error,
                 "decided": error is None,
                 "form": form if error else None,
@@ -325,3 +334,37 @@ def window_decide(request: HttpRequest, pk: int) -> HttpResponse:
         request, f"Your decision is recorded. The window is {window.get_status_display().lower()}."
     )
     return redirect(window.get_absolute_url())
+
+
+@login_required
+@require_POST
+def window_delegate(request: HttpRequest, pk: int) -> HttpResponse:
+    approval = _window_approval(request, pk)
+    window = approval.window
+    form = DelegateForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise Invalid(" ".join(m for errs in form.errors.values() for m in errs))
+        User = get_user_model()
+        to_user = User.objects.filter(username=form.cleaned_data["username"]).first()
+        if to_user is None:
+            raise Invalid("No user with that username.")
+        services.window_approval_delegate(
+            approval=approval, by=request.user, to_user=to_user, days=form.cleaned_data["days"]
+        )
+    except PortalError as exc:
+        return refused(request, exc, back=[back_to(window), _calendar_link()])
+    messages.success(request, f"Delegated to {to_user.get_username()}.")
+    return redirect(window.get_absolute_url())
+
+
+@login_required
+@require_POST
+def window_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    approval = _window_approval(request, pk)
+    try:
+        services.window_approval_delegation_revoke(approval=approval, by=request.user)
+    except PortalError as exc:
+        return refused(request, exc, back=[back_to(approval.window), _calendar_link()])
+    messages.success(request, "The delegation is revoked.")
+    return redirect(approval.window.get_absolute_url())

@@ -1,51 +1,10 @@
-"""The navigation bar: each entry shown only to those who may use its page."""
+"""The navigation bar: the registered entries each user may use (see portal.registry)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.urls import NoReverseMatch, reverse
 
-from portal.roles import APPROVER_ROLES, Role, has_role
-
-
-def _anyone(user) -> bool:
-    return True
-
-
-def _approver(user) -> bool:
-    return user.is_superuser or has_role(user, *APPROVER_ROLES)
-
-
-def _calendar(user) -> bool:
-    from maintenance.calendar_selectors import may_view_calendar
-
-    return may_view_calendar(user)
-
-
-def _dbops(user) -> bool:
-    return user.is_superuser or has_role(user, Role.OPERATIONS, Role.ENGINEERING)
-
-
-def _reports(user) -> bool:
-    return user.is_superuser or has_role(user, Role.COMPLIANCE)
-
-
-def _admin(user) -> bool:
-    return user.is_staff
-
-
-# (label, url name, who may use it). Entries whose page a later release adds are left
-# out until its URL exists, so nobody is shown a link to nothing.
-NAV: list[tuple[str, str, Callable]] = [
-    ("Dashboard", "portal:dashboard", _anyone),
-    ("Changes", "changes:list", _anyone),
-    ("Approvals", "changes:approvals", _approver),
-    ("Calendar", "calendar:month", _calendar),
-    ("Database ops", "dbops:targets", _dbops),
-    ("Reports", "portal:reports", _reports),
-    ("Admin", "admin:index", _admin),
-]
+from portal import registry
 
 
 def navigation(request) -> dict:
@@ -53,16 +12,16 @@ def navigation(request) -> dict:
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     items = []
-    for label, name, allowed in NAV:
-        if not allowed(user):
+    for entry in registry.nav_entries():
+        if not entry.allowed(user):
             continue
         try:
-            url = reverse(name)
+            url = reverse(entry.url_name)
         except NoReverseMatch:
             continue
         items.append(
             {
-                "label": label,
+                "label": entry.label,
                 "url": url,
                 "active": request.path == url or (url != "/" and request.path.startswith(url)),
             }

@@ -1,16 +1,19 @@
-"""'My work' on the dashboard. Each app contributes its part through a selector."""
+"""The dashboard is each role's home: the panels the apps register for whoever may see
+them (an operator's windows and runs, an approver's overdue decisions, compliance's
+ratifications), then the viewer's recent notifications."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
 
-def my_work(user) -> dict[str, Any]:
-    from changes.selectors import approval_queue, my_open_changes
-    from portal.selectors import notifications_for
+from portal import registry
+from portal.selectors import notifications_for
 
+
+def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     return {
-        "my_changes": my_open_changes(user),
-        "my_approvals": approval_queue(user)[:10],
-        "notifications": notifications_for(user, limit=5),
+        "panels": registry.dashboard_panels(request),
+        "notifications": notifications_for(request.user, limit=5),
     }

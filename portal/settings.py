@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Innermost: renders an escaped refusal and audits the 403s and hidden 404s of views.
+    "portal.http.RefusalMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -286,7 +288,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": 6 * 60 * 60,
+        "visibility_timeout": PROCEDURE_TIME_LIMIT + 2 * 60 * 60,
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
         # A publisher tries the broker twice at once, then gives up and leaves the row to
@@ -314,10 +316,12 @@ CELERY_BEAT_SCHEDULE = {
     "pre-start-notifications": {"task": "maintenance.send_pre_start_notices", "schedule": 60.0},
     "start-due-windows": {"task": "maintenance.start_due_windows", "schedule": 60.0},
     "reap-stale-runs": {"task": "maintenance.reap_stale_runs", "schedule": 60.0},
+    "enforce-cutoffs": {"task": "maintenance.enforce_cutoffs", "schedule": 30.0},
     "escalate-overdue-approvals": {
         "task": "changes.escalate_overdue_approvals",
         "schedule": 300.0,
     },
+    "expire-delegations": {"task": "changes.expire_delegations", "schedule": 300.0},
     # Daily statistics per database target, for trends and before/after comparisons.
     "dbops-snapshot-statistics": {
         "task": "dbops.snapshot_statistics",
@@ -334,6 +338,9 @@ MAINTENANCE_SCRIPTS_DIR = env_str("MAINTENANCE_SCRIPTS_DIR", str(BASE_DIR / "mai
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5, minimum=1)
 # A running procedure whose heartbeat is older than this is marked INTERRUPTED.
 RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60, minimum=5)
+# A stopping worker lets running procedures go on this long, then ends their work and
+# marks them INTERRUPTED (the supervisor waits a little longer before a cold shutdown).
+WORKER_STOP_GRACE_SECONDS = env_int("WORKER_STOP_GRACE_SECONDS", 30, minimum=0)
 
 # --- Demo -------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "")

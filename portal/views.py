@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import zoneinfo
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -8,16 +11,17 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import dashboard, health, selectors
+from portal import dashboard, health, selectors, services
 from portal.audit import chain_head
-from portal.models import Notification
+from portal.middleware import TimezoneMiddleware
+from portal.models import Notification, UserPreference
 from portal.permissions import role_required
 from portal.roles import Role
 
 
 @login_required
 def dashboard_view(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/dashboard.html", dashboard.my_work(request.user))
+    return render(request, "portal/dashboard.html", dashboard.dashboard_context(request))
 
 
 @require_GET
@@ -75,14 +79,6 @@ def notifications_mark_read(request: HttpRequest) -> HttpResponse:
 @login_required
 def preferences_view(request: HttpRequest) -> HttpResponse:
     """The viewer's time zone: times are stored in UTC and shown in it."""
-    import zoneinfo
-
-    from django.contrib import messages
-
-    from portal import services
-    from portal.middleware import TimezoneMiddleware
-    from portal.models import UserPreference
-
     zones = sorted(zoneinfo.available_timezones())
     current = getattr(UserPreference.objects.filter(user=request.user).first(), "timezone", "UTC")
     status = 200

@@ -8,7 +8,9 @@ SELECT n.nspname AS schema,
        coalesce(s.n_dead_tup, 0) AS dead,
        CASE WHEN coalesce(s.n_live_tup, 0) + coalesce(s.n_dead_tup, 0) = 0 THEN 0
             ELSE round(100.0 * s.n_dead_tup / (s.n_live_tup + s.n_dead_tup), 2)
-       END AS dead_percent
+       END AS dead_percent,
+       -- From the catalog (no lock): pages as of the last VACUUM/ANALYZE.
+       c.relpages::bigint * current_setting('block_size')::bigint AS est_bytes
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid

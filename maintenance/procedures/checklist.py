@@ -37,12 +37,17 @@ class ManualChecklist(Procedure):
     description = "An operator performs each step by hand and records evidence."
     form_class = ChecklistForm
     manual = True
+    default_impact = "LOW"
 
     def to_json(self, cleaned: dict[str, Any]) -> dict[str, Any]:
         return {"steps": cleaned["steps"], "estimated_minutes": cleaned["estimated_minutes"]}
 
     def summary(self, params: dict[str, Any]) -> str:
         return f"Manual checklist ({len(params.get('steps', []))} steps)"
+
+    def details(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        steps = params.get("steps", [])
+        return [(f"Step {n}", step) for n, step in enumerate(steps, start=1)]
 
     def max_minutes(self, params: dict[str, Any]) -> int:
         return int(params.get("estimated_minutes", 15))

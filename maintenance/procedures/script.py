@@ -20,7 +20,15 @@ from django import forms
 from django.conf import settings
 
 from maintenance.procedures import register
-from maintenance.procedures.base import Procedure, RunContext, StepFailed, StepSpec
+from maintenance.procedures.base import (
+    Figure,
+    Procedure,
+    ProcedureForm,
+    RunContext,
+    StepFailed,
+    StepSpec,
+    StepStopped,
+)
 
 MAX_OUTPUT = 1_000_000
 
@@ -71,11 +79,14 @@ def _split_args(raw: str) -> list[str]:
     return args
 
 
-class ScriptForm(forms.Form):
+class ScriptForm(ProcedureForm):
     script = forms.CharField(label="Script", max_length=200)
     arguments = forms.CharField(label="Arguments", required=False, max_length=4000)
     timeout_seconds = forms.IntegerField(
-        label="Timeout (seconds)", min_value=1, max_value=4 * 60 * 60, initial=300
+        label="Timeout (seconds)",
+        min_value=1,
+        max_value=settings.PROCEDURE_TIME_LIMIT,
+        initial=300,
     )
     rollback_script = forms.CharField(label="Rollback script", required=False, max_length=200)
     expect_output = forms.CharField(
@@ -119,6 +130,8 @@ def run_script(name: str, args: list[str], *, timeout: int, ctx: RunContext) -> 
         "PORTAL_CHANGE_ID": str(ctx.change_id),
     }
     started = time.monotonic()
+    # Its own session and process group: the whole group can be ended (at a timeout,
+    # the window's cutoff, a worker stopping, or by the reaper after a worker died).
     proc = subprocess.Popen(
         [str(path), *args],
         cwd=str(path.parent),
@@ -128,8 +141,9 @@ def run_script(name: str, args: list[str], *, timeout: int, ctx: RunContext) -> 
         env=env,
         start_new_session=True,
     )
+    ctx.started(pid=proc.pid)
     captured = 0
-    timed_out = False
+    timed_out = stopped = False
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     try:
@@ -138,8 +152,11 @@ def run_script(name: str, args: list[str], *, timeout: int, ctx: RunContext) -> 
                 timed_out = True
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
-            events = sel.select(timeout=1.0)
-            ctx.heartbeat()
+            if ctx.stop.is_set():
+                stopped = True
+                _end_group(proc)
+                break
+            events = sel.select(timeout=0.5)
             if events:
                 chunk = proc.stdout.read1(65536)
                 if not chunk:
@@ -157,11 +174,24 @@ def run_script(name: str, args: list[str], *, timeout: int, ctx: RunContext) -> 
             os.killpg(proc.pid, signal.SIGKILL)
     seconds = round(time.monotonic() - started, 2)
     result = {"script": name, "exit_code": code, "seconds": seconds, "timed_out": timed_out}
+    if stopped:
+        raise StepStopped(f"{name} was ended: {ctx.stop_message()}", result)
     if timed_out:
         raise StepFailed(f"{name} did not finish within {timeout} s and was stopped.", result)
     if code != 0:
         raise StepFailed(f"{name} exited with status {code}.", result)
     return result
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the script's group, SIGKILL it if it is still there after 5 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
 
 
 @register
@@ -171,6 +201,7 @@ class MaintenanceScript(Procedure):
     description = "Runs an allow-listed script (no shell) with a timeout; optional rollback."
     form_class = ScriptForm
     has_rollback = True
+    default_impact = "MEDIUM"
 
     def to_json(self, cleaned: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -188,8 +219,40 @@ class MaintenanceScript(Procedure):
             text += f" (rollback: {params['rollback_script']})"
         return text
 
+    def details(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        args = " ".join(shlex.quote(a) for a in params.get("arguments", [])) or "none"
+        return [
+            ("Script", params.get("script", "")),
+            ("Arguments", args),
+            ("Timeout", f"{params.get('timeout_seconds')} s"),
+            ("Rollback script", params.get("rollback_script") or "none"),
+            ("Output must contain", params.get("expect_output") or "(not checked)"),
+        ]
+
+    def precheck_names(self, params: dict[str, Any]) -> list[str]:
+        return ["The script is allow-listed and executable"]
+
     def max_minutes(self, params: dict[str, Any]) -> int:
         return max(1, -(-int(params.get("timeout_seconds", 300)) // 60))
+
+    def figures(self, result: dict[str, Any]) -> list[Figure]:
+        ran = result.get("script_result") or {}
+        if not ran:
+            return []
+        return [
+            Figure(
+                "Script",
+                ["Script", "Exit status", "Seconds", "Timed out"],
+                [
+                    [
+                        ran.get("script"),
+                        ran.get("exit_code"),
+                        ran.get("seconds"),
+                        ran.get("timed_out"),
+                    ]
+                ],
+            )
+        ]
 
     def prechecks(self, ctx: RunContext) -> list[StepSpec]:
         def allowed(c: RunContext) -> dict[str, Any]:
@@ -212,6 +275,7 @@ class MaintenanceScript(Procedure):
                 ctx=c,
             )
             c.state["ran"] = True
+            c.state["script_result"] = result
             return result
 
         return [StepSpec(f"Run {ctx.params['script']}", execute)]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django import template
 
-from maintenance.calendar_selectors import window_decision_state
+from maintenance import access
 
 register = template.Library()
 
 
 @register.simple_tag
-def window_decision(user, approval, window, approvals) -> dict:
-    """{"can_decide": bool, "refusal": str | None}; no queries (roles are cached)."""
-    return window_decision_state(user, approval, window, approvals)
+def window_decision(user, approval) -> dict:
+    """The viewer's actions on one window approval (decide, delegate, revoke), from the
+    same rule the services enforce."""
+    return access.window_approval_actions(user, approval)

@@ -5,3 +5,15 @@ document.addEventListener("click", function (event) {
     event.preventDefault();
   }
 });
+
+// A select marked data-reload-param reloads the page with its value in the query string:
+// choosing a database target lists that target's tables (the server checks the choice).
+document.addEventListener("change", function (event) {
+  const select = event.target.closest("[data-reload-param]");
+  if (!select) {
+    return;
+  }
+  const url = new URL(window.location.href);
+  url.searchParams.set(select.getAttribute("data-reload-param"), select.value);
+  window.location.assign(url.toString());
+});

@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from changes.errors import Conflict, Invalid, NotAllowed, SeparationOfDuties
 from changes.models import Approval, ChangeRequest, State
 from changes.services import (
     approval_decide,
@@ -18,6 +17,7 @@ from changes.services import (
     change_copy,
     change_submit,
 )
+from portal.errors import Conflict, Invalid, NotAllowed, SeparationOfDuties
 from portal.models import AuditEvent, Notification
 
 pytestmark = pytest.mark.django_db

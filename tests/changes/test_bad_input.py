@@ -371,26 +371,23 @@ def test_it_refuses_a_tenant_the_requester_cannot_see(
     assert _rows() == before
 
 
-def test_a_submit_the_policy_cannot_route_keeps_the_draft_and_says_so(
+def test_a_submit_the_policy_cannot_route_saves_nothing_and_keeps_the_form(
     client, requester, tenant, component
 ):
-    """Create and submit are two transactions; when submitting fails the requester is
-    told plainly that a draft was kept, and nothing half-submitted is left behind."""
+    """Saving and submitting a new change are one transaction: when submitting is
+    refused nothing is saved, and the form comes back with the reason and every value
+    the requester typed."""
     ApprovalRule.objects.filter(change_type__in=["SECURITY", ""]).update(active=False)
     client.force_login(requester)
+    form = _valid_change_form([tenant], [component], action="submit")
 
-    response = client.post(
-        reverse("changes:create"), _valid_change_form([tenant], [component], action="submit")
-    )
+    response = client.post(reverse("changes:create"), form)
 
-    change = ChangeRequest.objects.get()
-    assert change.state == State.DRAFT
-    assert not change.approvals.exists()
-    assert response.status_code == 302
-    assert response["Location"] == reverse("changes:edit", args=[change.pk])
-    page = client.get(response["Location"]).content.decode()
-    assert f"{change.public_id} was saved as a draft but not submitted" in page
+    assert response.status_code == 400
+    assert not ChangeRequest.objects.exists()
+    page = response.content.decode()
     assert "names no approver" in page
+    assert f'value="{form["title"]}"' in page
 
 
 def test_a_stale_decision_form_gets_a_conflict_message(client, make_change, security):

@@ -7,10 +7,10 @@ import threading
 import pytest
 from django.db import connections
 
-from changes.errors import Conflict
 from changes.models import Approval, ChangeRequest, State
 from changes.services import approval_decide, change_submit
 from portal.audit import verify_chain
+from portal.errors import Conflict
 from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)

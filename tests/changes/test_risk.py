@@ -175,4 +175,6 @@ def test_submitting_stores_the_breakdown_on_the_change(submitted_change):
         "lead_time",
         "conflicts",
         "failure_rate",
+        "procedure_impact",
+        "downtime",
     ]

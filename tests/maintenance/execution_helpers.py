@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from changes.models import Category, ChangeRequest, State
 from maintenance.models import MaintenancePolicy, MaintenanceWindow, WindowType
-from maintenance.services import change_procedure_add, change_schedule
+from maintenance.services import change_procedure_add, slot_create
 from tests.factories import ChangeRequestFactory
 
 SCRIPTS = {
@@ -81,7 +81,7 @@ def with_procedure(change: ChangeRequest, by, kind: str, **params) -> ChangeRequ
 
 def schedule_all(changes, window, operator) -> None:
     for change in changes:
-        change_schedule(change=ChangeRequest.objects.get(pk=change.pk), window=window, by=operator)
+        slot_create(change=ChangeRequest.objects.get(pk=change.pk), window=window, by=operator)
 
 
 def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.2, what: str = ""):

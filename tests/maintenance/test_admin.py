@@ -46,4 +46,6 @@ def test_a_freeze_added_in_the_admin_is_audited(client, superuser):
     assert response.status_code == 302
     period = BlackoutPeriod.objects.get()
     assert period.created_by == superuser and period.start_date == date(2027, 3, 1)
-    assert AuditEvent.objects.filter(action="blackout.saved", username="root").exists()
+    event = AuditEvent.objects.get(action="admin.maintenance.blackoutperiod.added")
+    assert event.username == "root"
+    assert event.details["fields"]["reason"] == {"from": None, "to": "Quarter close"}

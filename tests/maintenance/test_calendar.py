@@ -48,8 +48,15 @@ def test_it_shows_the_calendar_to_the_roles_that_plan_maintenance(client, reques
     assert client.get(reverse("calendar:week")).status_code == 200
 
 
-def test_it_refuses_a_requester_only_user(client, requester):
+def test_a_requester_reads_the_calendar(client, requester):
+    """Everyone who may file changes sees the windows (read-only), to pick a date."""
     client.force_login(requester)
+    assert client.get(reverse("calendar:month")).status_code == 200
+    assert client.get(reverse("calendar:week")).status_code == 200
+
+
+def test_it_refuses_a_user_without_a_role(client, make_user):
+    client.force_login(make_user("nobody", []))
     assert client.get(reverse("calendar:month")).status_code == 403
     assert client.get(reverse("calendar:week")).status_code == 403
     assert client.post(reverse("calendar:token"), {"action": "create"}).status_code == 403
@@ -61,10 +68,13 @@ def test_it_sends_an_anonymous_visitor_to_the_login_page(client):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_the_navigation_links_the_calendar_for_those_who_may_see_it(client, operator, requester):
-    client.force_login(operator)
-    assert 'href="/calendar/"' in client.get(reverse("portal:dashboard")).content.decode()
-    client.force_login(requester)
+def test_the_navigation_links_the_calendar_for_those_who_may_see_it(
+    client, operator, requester, make_user
+):
+    for user in (operator, requester):
+        client.force_login(user)
+        assert 'href="/calendar/"' in client.get(reverse("portal:dashboard")).content.decode()
+    client.force_login(make_user("nobody", []))
     assert 'href="/calendar/"' not in client.get(reverse("portal:dashboard")).content.decode()
 
 

@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from changes.errors import Conflict, Invalid, NotAllowed, SeparationOfDuties
 from maintenance.models import MaintenanceWindow, WindowApproval, WindowType
-from maintenance.services import emergency_window_request, window_decide
+from maintenance.services import emergency_window_request, window_approval_decide
+from portal.errors import Conflict, Invalid, NotAllowed, SeparationOfDuties
 from portal.models import AuditEvent, Notification, UserPreference
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def _approval(window, role) -> WindowApproval:
 
 
 def _decide(window, role, by, decision="APPROVED", comment=""):
-    return window_decide(
+    return window_approval_decide(
         approval=_approval(window, role), by=by, decision=decision, comment=comment
     )
 
@@ -124,14 +124,14 @@ def test_one_person_fills_only_one_role(make_user, operator):
 
 def test_only_the_role_decides_its_approval(operator, security):
     window = _request(operator)
-    with pytest.raises(NotAllowed, match="Only CTO decides"):
+    with pytest.raises(NotAllowed, match="You may not decide the CTO approval"):
         _decide(window, "CTO", security)
 
 
 def test_a_decided_approval_cannot_be_decided_again(operator, cto):
     window = _request(operator)
     _decide(window, "CTO", cto)
-    with pytest.raises(Conflict, match="already decided"):
+    with pytest.raises(Conflict, match="already approved by cto"):
         _decide(window, "CTO", cto, "REJECTED", "Changed my mind")
 
 
@@ -213,16 +213,16 @@ def test_a_compliance_officer_may_not_request_a_window(client, compliance):
     assert client.get(reverse("calendar:emergency_new")).status_code == 403
 
 
-def test_a_requester_may_request_a_window_and_lands_on_the_dashboard(client, requester):
-    # The service lets requesters ask; the window page is for the calendar roles only.
+def test_a_requester_may_request_a_window_and_lands_on_its_page(client, requester):
     client.force_login(requester)
     start = (timezone.localtime() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
 
     response = client.post(reverse("calendar:emergency_new"), _form(start=start))
 
+    window = MaintenanceWindow.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("portal:dashboard")
-    assert MaintenanceWindow.objects.get().requested_by == requester
+    assert response["Location"] == window.get_absolute_url()
+    assert window.requested_by == requester
 
 
 def test_the_request_form_opens_for_an_engineer(client, engineer):
@@ -311,7 +311,7 @@ def test_a_second_role_for_the_same_person_gets_403(client, make_user, operator)
     response = client.post(_decide_url(window, "HEAD_OF_SECURITY"), {"decision": "APPROVED"})
 
     assert response.status_code == 403
-    assert "One person may fill only one role per window." in response.content.decode()
+    assert "one person may fill only one role per window." in response.content.decode()
 
 
 def test_a_stale_decision_gets_409(client, operator, cto, ciso):
@@ -323,7 +323,7 @@ def test_a_stale_decision_gets_409(client, operator, cto, ciso):
     response = client.post(_decide_url(window, "CTO"), {"decision": "APPROVED"}, **HTMX)
 
     assert response.status_code == 409
-    assert "already decided" in response.content.decode()
+    assert "already approved by" in response.content.decode()
 
 
 def test_a_rejection_without_comment_is_refused_on_the_form(client, operator, cto):
@@ -344,7 +344,7 @@ def test_someone_without_the_role_gets_403(client, operator, security):
     response = client.post(_decide_url(window, "CTO"), {"decision": "APPROVED"})
 
     assert response.status_code == 403
-    assert "Only CTO decides this approval." in response.content.decode()
+    assert "You may not decide the CTO approval." in response.content.decode()
 
 
 def test_a_requester_only_user_may_not_decide(client, operator, requester):

@@ -8,16 +8,16 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from changes.errors import Conflict, Invalid, NotAllowed
 from changes.models import Category, ChangeRequest, State
 from maintenance import scheduling
 from maintenance.models import BlackoutPeriod, MaintenanceWindow, WindowType
 from maintenance.services import (
     change_procedure_add,
-    change_schedule,
-    change_unschedule,
+    slot_create,
+    slot_remove,
     windows_generate,
 )
+from portal.errors import Conflict, Invalid, NotAllowed
 from portal.models import AuditEvent
 from tests.factories import ChangeRequestFactory, ComponentFactory
 
@@ -62,7 +62,7 @@ def test_it_schedules_into_a_routine_window_and_moves_the_change(
     windows, requester, operator, tenant, component
 ):
     change = _approved(requester, tenant, component)
-    slot = change_schedule(change=change, window=windows[0], by=operator, now=NOW)
+    slot = slot_create(change=change, window=windows[0], by=operator, now=NOW)
     assert slot.planned_start == windows[0].start
     assert ChangeRequest.objects.get(pk=change.pk).state == State.SCHEDULED
     assert AuditEvent.objects.filter(action="change.scheduled").exists()
@@ -71,7 +71,7 @@ def test_it_schedules_into_a_routine_window_and_moves_the_change(
 def test_the_suggestion_is_the_next_valid_slot(windows, requester, operator, tenant, component):
     first = windows[0]
     filler = _approved(requester, tenant, component, minutes=200)
-    change_schedule(change=filler, window=first, by=operator, now=NOW)
+    slot_create(change=filler, window=first, by=operator, now=NOW)
     change = _approved(requester, tenant, ComponentFactory(name="other"), minutes=60)
     # 40 minutes left in the first window: the next valid slot is the second one.
     assert scheduling.next_valid_window(change, now=NOW) == windows[1]
@@ -80,7 +80,7 @@ def test_the_suggestion_is_the_next_valid_slot(windows, requester, operator, ten
 
 
 def test_it_refuses_a_window_without_capacity(windows, requester, operator, tenant, component):
-    change_schedule(
+    slot_create(
         change=_approved(requester, tenant, component, minutes=200),
         window=windows[0],
         by=operator,
@@ -88,7 +88,7 @@ def test_it_refuses_a_window_without_capacity(windows, requester, operator, tena
     )
     big = _approved(requester, tenant, ComponentFactory(name="x"), minutes=60)
     with pytest.raises(Invalid, match="Not enough capacity"):
-        change_schedule(change=big, window=windows[0], by=operator, now=NOW)
+        slot_create(change=big, window=windows[0], by=operator, now=NOW)
     assert AuditEvent.objects.filter(action="change.schedule_refused", outcome="DENIED").exists()
     assert ChangeRequest.objects.get(pk=big.pk).state == State.APPROVED
 
@@ -100,7 +100,7 @@ def test_it_refuses_a_blacked_out_window(
     BlackoutPeriod.objects.create(start_date=day, end_date=day, reason="Quarter close freeze")
     change = _approved(requester, tenant, component)
     with pytest.raises(Invalid, match=r"blacked out.*Quarter close freeze"):
-        change_schedule(change=change, window=windows[0], by=operator, now=NOW)
+        slot_create(change=change, window=windows[0], by=operator, now=NOW)
 
 
 def test_a_blackout_exception_may_use_a_blacked_out_window(
@@ -109,7 +109,7 @@ def test_a_blackout_exception_may_use_a_blacked_out_window(
     day = windows[0].start.date()
     BlackoutPeriod.objects.create(start_date=day, end_date=day, reason="Freeze")
     change = _approved(requester, tenant, component, blackout_exception=True)
-    change_schedule(change=change, window=windows[0], by=operator, now=NOW)
+    slot_create(change=change, window=windows[0], by=operator, now=NOW)
 
 
 def test_a_standard_change_goes_into_routine_windows_only(requester, operator, tenant, component):
@@ -118,16 +118,16 @@ def test_a_standard_change_goes_into_routine_windows_only(requester, operator, t
     )
     change = _approved(requester, tenant, component)
     with pytest.raises(Invalid, match="routine window only"):
-        change_schedule(change=change, window=emergency, by=operator, now=NOW)
+        slot_create(change=change, window=emergency, by=operator, now=NOW)
     urgent = _approved(requester, tenant, component, category=Category.URGENT)
-    change_schedule(change=urgent, window=emergency, by=operator, now=NOW)
+    slot_create(change=urgent, window=emergency, by=operator, now=NOW)
 
 
 def test_it_refuses_an_overlap_on_the_same_component(
     windows, requester, operator, tenant, component
 ):
     routine = windows[0]
-    change_schedule(
+    slot_create(
         change=_approved(requester, tenant, component, minutes=120),
         window=routine,
         by=operator,
@@ -140,11 +140,11 @@ def test_it_refuses_an_overlap_on_the_same_component(
     )
     urgent = _approved(requester, tenant, component, category=Category.EMERGENCY)
     with pytest.raises(Invalid, match="Overlaps CHG-"):
-        change_schedule(change=urgent, window=emergency, by=operator, now=NOW)
+        slot_create(change=urgent, window=emergency, by=operator, now=NOW)
     elsewhere = _approved(
         requester, tenant, ComponentFactory(name="edge"), category=Category.EMERGENCY
     )
-    change_schedule(change=elsewhere, window=emergency, by=operator, now=NOW)
+    slot_create(change=elsewhere, window=emergency, by=operator, now=NOW)
 
 
 def test_only_operators_schedule_and_only_approved_changes(
@@ -152,20 +152,18 @@ def test_only_operators_schedule_and_only_approved_changes(
 ):
     change = _approved(requester, tenant, component)
     with pytest.raises(NotAllowed):
-        change_schedule(change=change, window=windows[0], by=security, now=NOW)
+        slot_create(change=change, window=windows[0], by=security, now=NOW)
     draft = ChangeRequestFactory(requester=requester, tenants=[tenant], components=[component])
     with pytest.raises(Conflict):
-        change_schedule(change=draft, window=windows[0], by=operator, now=NOW)
+        slot_create(change=draft, window=windows[0], by=operator, now=NOW)
 
 
 def test_unscheduling_is_audited_and_tells_the_stakeholders(
     windows, requester, operator, tenant, component
 ):
     change = _approved(requester, tenant, component)
-    change_schedule(change=change, window=windows[0], by=operator, now=NOW)
-    change_unschedule(
-        change=ChangeRequest.objects.get(pk=change.pk), by=operator, reason="vendor delay"
-    )
+    slot_create(change=change, window=windows[0], by=operator, now=NOW)
+    slot_remove(change=ChangeRequest.objects.get(pk=change.pk), by=operator, reason="vendor delay")
     assert ChangeRequest.objects.get(pk=change.pk).state == State.APPROVED
     assert AuditEvent.objects.filter(action="change.unscheduled").exists()
     assert requester.notifications.filter(subject__contains="unscheduled").exists()

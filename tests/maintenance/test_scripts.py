@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from changes.errors import Invalid
 from maintenance.procedures import registry
 from maintenance.procedures.script import ScriptRefused, available_scripts, resolve_script
 from maintenance.services import change_procedure_add
+from portal.errors import Invalid
 from tests.factories import ChangeRequestFactory
 
 
@@ -93,7 +93,6 @@ def test_a_stored_parameter_pointing_outside_is_refused_at_run_time(scripts):
         change_id=1,
         window_end=None,
         log=lambda t: None,
-        heartbeat=lambda: None,
         set_progress=lambda p: None,
     )
     with pytest.raises(StepFailed, match="allow-listed"):

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from guardian.shortcuts import assign_perm
 
+from portal import registry
 from portal.audit import audit_record
 from portal.models import Component, Service, Tenant, UserPreference
 from portal.roles import Role
@@ -107,8 +108,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo password ({source}): {password}")
 
     def _after_seed(self) -> None:
-        """Open the routine windows at once, so a fresh portal already shows them."""
-        from maintenance.services import windows_generate
-
-        created = windows_generate()
-        self.stdout.write(f"Routine maintenance windows opened: {len(created)} new.")
+        """What the other apps add (the routine windows, so a fresh portal shows them)."""
+        for seeder in registry.demo_seeders():
+            self.stdout.write(seeder())

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from changes.errors import Conflict, Invalid, NotAllowed
 from changes.models import Approval, ChangeRequest, State
-from changes.services import approval_decide
-from maintenance.services import change_close, review_submit
+from changes.services import approval_decide, change_close, review_submit
+from portal.errors import Conflict, Invalid, NotAllowed
 from tests.factories import ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,519 @@
+"""What every database procedure shares: the run's autocommit connection, the tables it
+may touch (checked against the catalog), the pre-checks, per-table work with lock
+retries and live progress, and the parameter form that offers only targets the user may
+use."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from django import forms
+from django.conf import settings
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from changes.models import ChangeRequest
+from dbops import access, sqlfiles
+from dbops.connections import TargetUnavailable, connect, query_failure
+from dbops.models import DatabaseTarget
+from maintenance.procedures.base import ParamsRefused, ProcedureForm, RunContext, StepFailed
+from maintenance.selectors import change_slot, window_stakeholders
+from portal.notifications import notify
+
+LOCK_TIMEOUT = "5s"
+LOCK_RETRIES = (1, 2, 4)  # seconds of backoff before giving a table up
+OLD_TRANSACTION_SECONDS = 5 * 60
+DISK_FACTOR = 1.2
+# Per-target advisory lock key: "portal" in ASCII plus the target id, so two runs on the
+# same target exclude each other while runs on different targets do not.
+ADVISORY_BASE = 0x706F7274616C << 16
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def fetch(conn: psycopg.Connection, name: str, params: dict | None = None) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(sqlfiles.load(name), params)
+        return list(cur.fetchall())
+
+
+def catalog_tables(target: DatabaseTarget) -> list[dict]:
+    with connect(target) as conn:
+        return fetch(conn, "proc_tables")
+
+
+def tables_params(tables: list[Table]) -> dict[str, list[str]]:
+    return {"schemas": [t.schema for t in tables], "names": [t.name for t in tables]}
+
+
+def jsonable(value: Any) -> Any:
+    return json.loads(
+        json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+    )
+
+
+def after(moment: str | None, start: str) -> bool:
+    return bool(moment) and datetime.fromisoformat(moment) >= datetime.fromisoformat(start)
+
+
+# --- the parameter form ------------------------------------------------------------------
+
+
+class TargetForm(ProcedureForm):
+    """A form naming a database target: it offers, and accepts, only targets the user may
+    use (the rule of the target pages), and connects to nothing before that check."""
+
+    target = forms.ModelChoiceField(
+        label="Database target",
+        queryset=DatabaseTarget.objects.none(),
+        widget=forms.Select(attrs={"data-reload-param": "target"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        usable = (
+            access.targets_visible_to(self.user).filter(is_active=True)
+            if self.user is not None
+            else DatabaseTarget.objects.none()
+        )
+        self.fields["target"].queryset = usable
+        self.target = None
+        raw = self.data.get("target") if self.is_bound else self.initial.get("target")
+        if raw in (None, ""):
+            return
+        if not str(raw).isdigit():
+            return  # the field refuses it with a clear message
+        self.target = usable.filter(pk=int(raw)).first()
+        if self.target is None and DatabaseTarget.objects.filter(pk=int(raw)).exists():
+            self.refusal = ParamsRefused("You may not use that database target.", target=int(raw))
+
+
+class TableMaintenanceForm(TargetForm):
+    tables = forms.MultipleChoiceField(
+        label="Tables",
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+        help_text="Chosen from the target's catalog. Leave empty to use the dead-tuple ratio.",
+    )
+    dead_ratio_min = forms.DecimalField(
+        label="Or every table with a dead-tuple ratio above (%)",
+        required=False,
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+    )
+    disk_override_reason = forms.CharField(
+        label="Run even if free disk space is unknown, because",
+        required=False,
+        max_length=500,
+        help_text="Only when the worker cannot measure free space and the target has no "
+        "configured capacity. Recorded in the audit trail.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.catalog: dict[str, dict] = {}
+        self.catalog_error = ""
+        if self.target is not None:
+            try:
+                rows = catalog_tables(self.target)
+            except TargetUnavailable as exc:
+                self.catalog_error = exc.message
+                rows = []
+            self.catalog = {row["qualified"]: row for row in rows}
+        self.fields["tables"].choices = [
+            (q, f"{q} — {row['dead']} dead ({row['dead_percent']}%)")
+            for q, row in self.catalog.items()
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.catalog_error:
+            raise forms.ValidationError(self.catalog_error)
+        if not cleaned.get("tables") and cleaned.get("dead_ratio_min") is None:
+            raise forms.ValidationError(
+                "Choose tables from the target's catalog, or give a dead-tuple ratio."
+            )
+        return cleaned
+
+    def table_params(self) -> dict[str, Any]:
+        cleaned = self.cleaned_data
+        chosen = [self.catalog[q] for q in cleaned.get("tables") or []]
+        ratio = cleaned.get("dead_ratio_min")
+        if chosen:
+            estimated = sum(int(row.get("est_bytes") or 0) for row in chosen)
+        else:
+            estimated = sum(
+                int(row.get("est_bytes") or 0)
+                for row in self.catalog.values()
+                if ratio is not None and float(row["dead_percent"]) > float(ratio)
+            )
+        return {
+            "target": cleaned["target"].pk,
+            "tables": [[row["schema"], row["name"]] for row in chosen],
+            "dead_ratio_min": float(ratio) if ratio is not None else None,
+            "disk_override_reason": cleaned.get("disk_override_reason", "").strip(),
+            "estimated_bytes": estimated,
+        }
+
+
+# --- the run's connection ------------------------------------------------------------------
+
+
+def target_of(ctx: RunContext) -> DatabaseTarget:
+    target = DatabaseTarget.objects.filter(pk=ctx.params.get("target")).first()
+    if target is None:
+        raise StepFailed("The database target no longer exists.")
+    return target
+
+
+def open_conn(ctx: RunContext) -> psycopg.Connection:
+    """The run's one autocommit connection: VACUUM and CONCURRENTLY refuse transaction
+    blocks, and the advisory lock lives as long as this session."""
+    conn = ctx.state.get("conn")
+    if conn is None or conn.closed:
+        target = target_of(ctx)
+        try:
+            manager = connect(
+                target, autocommit=True, statement_timeout_ms=None, lock_timeout_ms=None
+            )
+            conn = manager.__enter__()
+        except TargetUnavailable as exc:
+            raise StepFailed(exc.message) from None
+        ctx.state["conn"] = conn
+        ctx.state["conn_manager"] = manager
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+        conn.execute(
+            sql.SQL("SET statement_timeout = {}").format(
+                sql.Literal(settings.PROCEDURE_TIME_LIMIT * 1000)
+            )
+        )
+    return conn
+
+
+def close_conn(ctx: RunContext) -> None:
+    manager = ctx.state.pop("conn_manager", None)
+    ctx.state.pop("conn", None)
+    if manager is not None:
+        # Closing a broken connection must not hide the run's real outcome.
+        with contextlib.suppress(Exception):
+            manager.__exit__(None, None, None)
+
+
+def resolve_tables(ctx: RunContext, conn: psycopg.Connection) -> list[Table]:
+    """The tables to work on, each checked against the catalog again now."""
+    if "resolved" in ctx.state:
+        return [Table(*pair) for pair in ctx.state["resolved"]]
+    catalog = {(r["schema"], r["name"]): r for r in fetch(conn, "proc_tables")}
+    wanted = [tuple(pair) for pair in ctx.params.get("tables") or []]
+    missing = [f"{s}.{n}" for s, n in wanted if (s, n) not in catalog]
+    if missing:
+        raise StepFailed(f"Not in the target's catalog (refused): {', '.join(missing)}.")
+    if not wanted and ctx.params.get("dead_ratio_min") is not None:
+        ratio = float(ctx.params["dead_ratio_min"])
+        wanted = [key for key, row in catalog.items() if float(row["dead_percent"]) > ratio]
+    tables = [Table(s, n) for s, n in wanted]
+    ctx.state["resolved"] = [[t.schema, t.name] for t in tables]
+    ctx.state["est_bytes"] = {
+        f"{s}.{n}": int(catalog[(s, n)].get("est_bytes") or 0) for s, n in wanted
+    }
+    return tables
+
+
+def processed(ctx: RunContext) -> list[Table]:
+    """The tables the run actually worked on (skipped ones are left out)."""
+    done = set(ctx.state.get("done", []))
+    return [t for t in (Table(*p) for p in ctx.state["resolved"]) if t.label in done]
+
+
+def table_stats(conn: psycopg.Connection, tables: list[Table]) -> dict[str, dict]:
+    rows = fetch(conn, "proc_table_stats", tables_params(tables))
+    return {f"{r['schema']}.{r['name']}": r for r in rows}
+
+
+# --- live progress and stopping ---------------------------------------------------------------
+
+
+class ProgressWatcher:
+    """Polls the progress views for the working backend on a second connection, and
+    cancels the statement (``pg_cancel_backend``) when the run is asked to stop."""
+
+    def __init__(self, ctx: RunContext, pid: int, label: str):
+        self.ctx, self.pid, self.label = ctx, pid, label
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.last_phase = None
+        self.cancelled = False
+
+    def __enter__(self):
+        self.ctx.started(backend_pid=self.pid)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        try:
+            with connect(target_of(self.ctx)) as conn:
+                while not self.stop.wait(0.5):
+                    if self.ctx.stop.is_set() and not self.cancelled:
+                        conn.execute("SELECT pg_cancel_backend(%s)", [self.pid])
+                        self.cancelled = True
+                        self.ctx.log(f"  {self.label}: cancelled ({self.ctx.stop_message()})\n")
+                    for row in fetch(conn, "proc_progress", {"pid": self.pid}):
+                        if row["phase"] != self.last_phase:
+                            self.last_phase = row["phase"]
+                            self.ctx.log(f"  {self.label}: {row['kind']} {row['phase']}\n")
+                        total, done = row["total"] or 0, row["done"] or 0
+                        self.ctx.set_progress_detail(
+                            {
+                                "label": self.label,
+                                "kind": row["kind"],
+                                "phase": row["phase"],
+                                "done": done,
+                                "total": total,
+                                "unit": "blocks",
+                            }
+                        )
+                        if total:
+                            self.ctx.set_progress(100 * done / total)
+        except Exception:  # progress is a nicety; the work goes on without it
+            return
+
+
+def run_each(ctx: RunContext, tables: list[Table], build, verb: str) -> dict[str, Any]:
+    """Run a statement per table, retrying lock timeouts with backoff, then skipping."""
+    conn = open_conn(ctx)
+    done, skipped, timings = [], [], {}
+    for n, table in enumerate(tables, start=1):
+        ctx.check_stop()
+        statement = build(table)
+        text = statement.as_string(conn)
+        for attempt, pause in enumerate((*LOCK_RETRIES, None), start=1):
+            ctx.log(f"{text}\n")
+            started = time.monotonic()
+            try:
+                with ProgressWatcher(ctx, conn.info.backend_pid, table.label) as watcher:
+                    conn.execute(statement)
+            except psycopg.errors.QueryCanceled:
+                if watcher.cancelled:
+                    ctx.check_stop()
+                raise StepFailed(
+                    f"{verb} {table.label} was cancelled (statement timeout)."
+                ) from None
+            except psycopg.errors.LockNotAvailable:
+                if pause is None:
+                    skipped.append(table.label)
+                    ctx.log(f"  skipped {table.label}: still locked after {attempt} tries\n")
+                    break
+                ctx.log(f"  {table.label} is locked; retrying in {pause} s\n")
+                time.sleep(pause)
+                continue
+            except psycopg.Error as exc:
+                raise StepFailed(f"{verb} {table.label} failed: {query_failure(exc)}") from None
+            seconds = time.monotonic() - started
+            ctx.log(f"  done in {seconds:.2f} s\n")
+            done.append(table.label)
+            timings[table.label] = round(seconds, 3)
+            break
+        ctx.set_progress(100 * n / max(len(tables), 1))
+    ctx.state["done"], ctx.state["skipped"] = done, skipped
+    ctx.state["timings"] = timings
+    if not done and tables:
+        raise StepFailed(f"No table could be processed: {', '.join(skipped)} stayed locked.")
+    return {"done": done, "skipped": skipped}
+
+
+# --- pre-checks --------------------------------------------------------------------------------
+
+
+def _check(name: str, ok: bool, value: Any, threshold: Any, message: str) -> dict[str, Any]:
+    result = {
+        "check": name,
+        "passed": ok,
+        "value": value,
+        "threshold": threshold,
+        "message": message,
+    }
+    if not ok:
+        raise StepFailed(f"{name}: {message}", jsonable(result))
+    return jsonable(result)
+
+
+def check_target_lock(ctx: RunContext) -> dict[str, Any]:
+    conn = open_conn(ctx)
+    key = ADVISORY_BASE + int(ctx.params["target"])
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]
+    target = target_of(ctx)
+    return _check(
+        "TARGET_LOCK",
+        bool(got),
+        "free" if got else "held",
+        "free",
+        "No other maintenance run is using this target."
+        if got
+        else f"Another maintenance run is already working on {target.name}; this one "
+        "was refused. Try again when it has finished.",
+    )
+
+
+def check_connections(ctx: RunContext) -> dict[str, Any]:
+    conn = open_conn(ctx)
+    row = fetch(conn, "proc_connections")[0]
+    usable = max(row["max_connections"] - row["reserved"], 1)
+    percent = round(100.0 * row["used"] / usable, 1)
+    threshold = target_of(ctx).connections_threshold_percent
+    return _check(
+        "CONNECTIONS",
+        percent < threshold,
+        f"{row['used']} of {usable} ({percent}%)",
+        f"< {threshold}%",
+        f"{percent}% of usable connections in use (limit {threshold}%).",
+    )
+
+
+def check_locks(ctx: RunContext) -> dict[str, Any]:
+    conn = open_conn(ctx)
+    tables = resolve_tables(ctx, conn)
+    locks = fetch(conn, "proc_locks", tables_params(tables)) if tables else []
+    old = fetch(conn, "proc_old_transactions", {"seconds": OLD_TRANSACTION_SECONDS})
+    problems = [
+        f"{r['schema']}.{r['name']}: {r['mode']} "
+        f"{'held' if r['granted'] else 'waiting'} by pid {r['pid']}"
+        for r in locks
+    ]
+    problems += [
+        f"transaction of pid {r['pid']} open for {int(r['seconds'])} s holds back the xmin horizon"
+        for r in old
+    ]
+    return _check(
+        "LOCKS",
+        not problems,
+        problems or "none",
+        f"no ungranted or ACCESS EXCLUSIVE locks; no transaction over "
+        f"{OLD_TRANSACTION_SECONDS // 60} min",
+        "; ".join(problems) if problems else "No blocking locks or old transactions.",
+    )
+
+
+def _free_bytes(ctx: RunContext, conn: psycopg.Connection) -> tuple[int | None, str]:
+    try:
+        directory = conn.execute("SHOW data_directory").fetchone()[0]
+    except psycopg.Error:
+        directory = None
+    if directory:
+        try:
+            return shutil.disk_usage(directory).free, f"free space of {directory}"
+        except OSError:
+            pass
+    target = target_of(ctx)
+    if target.disk_capacity_bytes:
+        used = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        return max(
+            target.disk_capacity_bytes - used, 0
+        ), "configured capacity minus the database size"
+    return None, "unknown"
+
+
+def make_disk_check(needs_space: bool):
+    def check_disk(ctx: RunContext) -> dict[str, Any]:
+        conn = open_conn(ctx)
+        tables = resolve_tables(ctx, conn)
+        if not needs_space:
+            return _check(
+                "DISK_SPACE", True, "not needed", "—", "This operation does not rewrite tables."
+            )
+        try:
+            sizes = fetch(conn, "proc_sizes", tables_params(tables))
+        except psycopg.errors.LockNotAvailable:
+            raise StepFailed(
+                "DISK_SPACE: the tables' size cannot be read, another session "
+                "holds a lock on them (see LOCKS)."
+            ) from None
+        need = int(DISK_FACTOR * sum(int(r["total_bytes"]) for r in sizes))
+        ctx.state["table_bytes"] = {f"{r['schema']}.{r['name']}": r["total_bytes"] for r in sizes}
+        free, source = _free_bytes(ctx, conn)
+        if free is None:
+            reason = ctx.params.get("disk_override_reason") or ""
+            if reason:
+                return _check(
+                    "DISK_SPACE",
+                    True,
+                    "unknown (overridden)",
+                    need,
+                    f"Free space unknown; run allowed by the operator: {reason}",
+                )
+            return _check(
+                "DISK_SPACE",
+                False,
+                "unknown",
+                need,
+                "Free disk space cannot be measured from the worker and the target "
+                "has no configured capacity. Configure it, or override with a "
+                "reason.",
+            )
+        return _check(
+            "DISK_SPACE",
+            free >= need,
+            f"{free} bytes ({source})",
+            f">= {need} bytes (1.2 × the tables' size)",
+            f"{free} bytes free, {need} needed.",
+        )
+
+    return check_disk
+
+
+def notify_stakeholders(ctx: RunContext) -> dict[str, Any]:
+    """Seed step 1: notify stakeholders before the work starts."""
+    change = ChangeRequest.objects.get(pk=ctx.change_id)
+    slot = change_slot(change)
+    users = window_stakeholders(slot.window).users if slot else [change.requester]
+    target = target_of(ctx)
+    tables = ", ".join(f"{s}.{n}" for s, n in ctx.state.get("resolved", []))
+    notify(
+        recipients=users,
+        subject=f"Starting database maintenance on {target.name} for {change.public_id}",
+        body=f"Tables: {tables or 'none'}",
+        url=change.get_absolute_url(),
+        dedup_key=f"run:{ctx.run_id}:db-start",
+    )
+    return {"notified": len(users)}
+
+
+def baseline(ctx: RunContext) -> dict[str, Any]:
+    conn = open_conn(ctx)
+    tables = resolve_tables(ctx, conn)
+    ctx.state["started_at"] = conn.execute("SELECT now()").fetchone()[0].isoformat()
+    ctx.state["before"] = jsonable(table_stats(conn, tables))
+    return {"tables": [t.label for t in tables]}
+
+
+def flush_and_read(ctx: RunContext, tables: list[Table]) -> dict[str, dict]:
+    conn = open_conn(ctx)
+    # The statistics of this session's work reach the shared stats only when flushed.
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    with connect(target_of(ctx)) as reader:
+        reader.execute("SELECT pg_stat_clear_snapshot()")
+        return table_stats(reader, tables)
