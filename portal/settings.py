@@ -324,6 +324,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=30),
     },
 }
+# The outbox (portal/outbox.py): a message published but not run within this many
+# seconds is published again (a broker without persistence that restarts forgets its
+# queue; a second copy is skipped by the worker). A task that raises is retried after a
+# back-off doubling from this, and given up after OUTBOX_MAX_FAILURES failures.
+OUTBOX_REDELIVER_SECONDS = env_int("OUTBOX_REDELIVER_SECONDS", 300, minimum=1)
+OUTBOX_MAX_FAILURES = env_int("OUTBOX_MAX_FAILURES", 5, minimum=1)
+# /healthz reports degraded while a task has waited longer than this to be done.
+OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 900, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
 
