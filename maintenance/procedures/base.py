@@ -23,6 +23,9 @@ class StepFailed(Exception):
 class StepSpec:
     name: str
     run: Callable[[RunContext], dict[str, Any] | None]
+    # The phase goes on to the next step after this one fails, and fails at its end:
+    # independent units (one component's security update) must not stop the others.
+    continue_on_failure: bool = False
 
 
 @dataclass
