@@ -38,6 +38,21 @@ class DatabaseTarget(models.Model):
     connections_threshold_percent = models.PositiveSmallIntegerField(
         default=80, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
+    # Host facts the configuration rules and the PGTune suggestion judge settings by.
+    memory_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="RAM of the database host, in bytes"
+    )
+    cpu_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    storage_type = models.CharField(
+        max_length=4,
+        blank=True,
+        choices=[("ssd", "SSD"), ("hdd", "HDD"), ("san", "SAN"), ("nvme", "NVMe")],
+    )
+    expected_concurrent_users = models.PositiveIntegerField(null=True, blank=True)
+    # For clusters the portal controls: a configuration change needing a restart then
+    # carries an approved restart step that runs this command (no shell).
+    restartable = models.BooleanField(default=False)
+    restart_command = models.CharField(max_length=1000, blank=True)
     # The catalog entry a change names as its impact.
     component = models.OneToOneField(
         Component, on_delete=models.PROTECT, related_name="database_target"
@@ -90,6 +105,8 @@ class QueryStatsSnapshot(models.Model):
     statements_available = models.BooleanField(default=False)
     # pg_stat_statements_info.stats_reset: a reset between two snapshots voids a comparison.
     stats_reset = models.DateTimeField(null=True, blank=True)
+    # Client connections at the time: the observed peak CONCURRENT_USERS is judged by.
+    connections_used = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
@@ -194,3 +211,6 @@ class IndexSuggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index_name} on {self.schema}.{self.table}"
+
+
+from dbops.configuration.models import *  # noqa: E402, F403  (configuration and tuning)
