@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from changes.models import ChangeRequest, ChangeType, Priority
 from changes.services import change_create
-from dbops import access, analysis, stats
+from dbops import access, analysis, sqlfiles, stats
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.errors import Invalid, NotAllowed
 from dbops.models import (
@@ -41,6 +41,12 @@ TARGET_FIELDS = (
     "disk_capacity_bytes",
     "connections_threshold_percent",
     "is_active",
+    "memory_bytes",
+    "cpu_count",
+    "storage_type",
+    "expected_concurrent_users",
+    "restartable",
+    "restart_command",
 )
 PROPOSAL_WINDOW_MINUTES = 60
 PROPOSAL_LEAD = timedelta(days=2)
@@ -242,6 +248,7 @@ class _SnapshotData:
     stats_reset: datetime | None = None
     statements: list[analysis.Statement] = field(default_factory=list)
     tables: list[dict] = field(default_factory=list)
+    connections_used: int | None = None
     error: str = ""
 
 
@@ -253,6 +260,7 @@ def _read_snapshot(conn: psycopg.Connection) -> _SnapshotData:
         data.statements = stats.statements_for_snapshot(conn, status)
         data.stats_reset = stats.statements_reset_at(conn, status)
     data.tables = stats.tables_for_snapshot(conn)
+    data.connections_used = conn.execute(sqlfiles.load("proc_connections")).fetchone()[0]
     return data
 
 
@@ -265,6 +273,7 @@ def _store_snapshot(
         trigger=trigger,
         statements_available=data.statements_available,
         stats_reset=data.stats_reset,
+        connections_used=data.connections_used,
         error=data.error,
     )
     StatementStat.objects.bulk_create(

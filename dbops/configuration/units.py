@@ -57,6 +57,8 @@ def unit_kind(setting_unit: str | None) -> tuple[str | None, Decimal]:
         return None, Decimal(1)
     if setting_unit in TIME_UNITS:
         return "time", TIME_UNITS[setting_unit]
+    if setting_unit in MEMORY_UNITS:
+        return "memory", Decimal(MEMORY_UNITS[setting_unit])
     number, unit = split(setting_unit)  # "8kB" is 8 × kB
     if unit in MEMORY_UNITS:
         return "memory", number * MEMORY_UNITS[unit]
