@@ -262,6 +262,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- E-mail -----------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "change-portal@localhost")
+# Where django.core.mail.backends.filebased.EmailBackend writes (the drills count mail).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 
 # --- Celery -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -307,6 +309,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 10 * 60
 CELERY_TASK_TIME_LIMIT = 11 * 60
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Task modules beyond the apps' own tasks.py (comma-separated), e.g. a drill's slow task.
+CELERY_IMPORTS = env_list("CELERY_EXTRA_IMPORTS", [])
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "portal.relay_outbox", "schedule": 10.0},
@@ -323,6 +327,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dbops.snapshot_statistics",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Installed versions of every inventoried component, and advisories dropped in a folder.
+    "security-refresh-inventory": {"task": "security.refresh_inventory", "schedule": 3600.0},
+    "security-import-advisories": {"task": "security.import_advisories", "schedule": 900.0},
+    "security-prune-backups": {
+        "task": "security.prune_backups",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
 # The outbox (portal/outbox.py): a message published but not run within this many
 # seconds is published again (a broker without persistence that restarts forgets its
@@ -332,6 +343,10 @@ OUTBOX_REDELIVER_SECONDS = env_int("OUTBOX_REDELIVER_SECONDS", 300, minimum=1)
 OUTBOX_MAX_FAILURES = env_int("OUTBOX_MAX_FAILURES", 5, minimum=1)
 # /healthz reports degraded while a task has waited longer than this to be done.
 OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 900, minimum=1)
+# runportal: on Ctrl-C/SIGTERM the worker gets this long to finish its tasks (Celery's
+# warm shutdown), then a cold shutdown, then after RUNPORTAL_COLD_STOP_SECONDS a kill.
+RUNPORTAL_STOP_GRACE_SECONDS = env_int("RUNPORTAL_STOP_GRACE_SECONDS", 30, minimum=0)
+RUNPORTAL_COLD_STOP_SECONDS = env_int("RUNPORTAL_COLD_STOP_SECONDS", 10, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
 
@@ -342,6 +357,24 @@ MAINTENANCE_SCRIPTS_DIR = env_str("MAINTENANCE_SCRIPTS_DIR", str(BASE_DIR / "mai
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5, minimum=1)
 # A running procedure whose heartbeat is older than this is marked INTERRUPTED.
 RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60, minimum=5)
+
+# --- Security updates ----------------------------------------------------------------
+# Only virtual environments directly inside this directory are inventoried and patched.
+SECURITY_ENVIRONMENTS_DIR = env_str(
+    "SECURITY_ENVIRONMENTS_DIR", str(BASE_DIR / "service_environments")
+)
+# Where `pip install` takes target versions from: a wheel directory (no network, wins
+# when both are set) or a package index URL.
+SECURITY_WHEEL_DIR = env_str("SECURITY_WHEEL_DIR", "")
+SECURITY_PACKAGE_INDEX_URL = env_str("SECURITY_PACKAGE_INDEX_URL", "")
+if SECURITY_PACKAGE_INDEX_URL and not SECURITY_PACKAGE_INDEX_URL.startswith(
+    ("https://", "http://", "file://")
+):
+    raise ImproperlyConfigured("SECURITY_PACKAGE_INDEX_URL must be an http(s):// or file:// URL")
+# OSV JSON files dropped here are imported by beat (no network needed).
+SECURITY_ADVISORIES_DIR = env_str("SECURITY_ADVISORIES_DIR", str(VAR_DIR / "advisories"))
+# Backup files older than this are deleted from storage; their records stay as evidence.
+SECURITY_BACKUP_RETENTION_DAYS = env_int("SECURITY_BACKUP_RETENTION_DAYS", 30, minimum=1)
 
 # --- Demo -------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "")
