@@ -7,208 +7,489 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('changes', '0002_default_policy'),
-        ('dbops', '0001_initial'),
-        ('maintenance', '0002_default_policies'),
+        ("changes", "0002_default_policy"),
+        ("dbops", "0001_initial"),
+        ("maintenance", "0002_default_policies"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConfigurationRule',
+            name="ConfigurationRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, unique=True)),
-                ('scope', models.CharField(default='DATABASE', editable=False, max_length=16)),
-                ('rule_type', models.CharField(choices=[('RANGE', 'Range of one parameter'), ('SYSTEM_MEMORY', "Dependency: the host's RAM is known"), ('CONCURRENT_USERS', 'Dependency: concurrent users are known'), ('TOTAL_MEMORY_LIMIT', 'Constraint: total memory within RAM'), ('PERFORMANCE_REQUIREMENTS', 'Constraint: connections cover the users')], max_length=32)),
-                ('parameter', models.CharField(blank=True, max_length=63)),
-                ('minimum', models.CharField(blank=True, help_text='With a unit where the parameter has one: 1024MB', max_length=32)),
-                ('maximum', models.CharField(blank=True, max_length=32)),
-                ('factor', models.DecimalField(blank=True, decimal_places=2, help_text='TOTAL_MEMORY_LIMIT: work_mem allocations counted per connection (k)', max_digits=6, null=True)),
-                ('share_percent', models.PositiveSmallIntegerField(blank=True, help_text='TOTAL_MEMORY_LIMIT: the share of RAM the total may use', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
-                ('headroom_percent', models.PositiveSmallIntegerField(blank=True, help_text='PERFORMANCE_REQUIREMENTS: connections above the concurrent users', null=True, validators=[django.core.validators.MaxValueValidator(1000)])),
-                ('enabled', models.BooleanField(default=True)),
-                ('description', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=64, unique=True)),
+                ("scope", models.CharField(default="DATABASE", editable=False, max_length=16)),
+                (
+                    "rule_type",
+                    models.CharField(
+                        choices=[
+                            ("RANGE", "Range of one parameter"),
+                            ("SYSTEM_MEMORY", "Dependency: the host's RAM is known"),
+                            ("CONCURRENT_USERS", "Dependency: concurrent users are known"),
+                            ("TOTAL_MEMORY_LIMIT", "Constraint: total memory within RAM"),
+                            ("PERFORMANCE_REQUIREMENTS", "Constraint: connections cover the users"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("parameter", models.CharField(blank=True, max_length=63)),
+                (
+                    "minimum",
+                    models.CharField(
+                        blank=True,
+                        help_text="With a unit where the parameter has one: 1024MB",
+                        max_length=32,
+                    ),
+                ),
+                ("maximum", models.CharField(blank=True, max_length=32)),
+                (
+                    "factor",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        help_text="TOTAL_MEMORY_LIMIT: work_mem allocations counted per connection (k)",
+                        max_digits=6,
+                        null=True,
+                    ),
+                ),
+                (
+                    "share_percent",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="TOTAL_MEMORY_LIMIT: the share of RAM the total may use",
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "headroom_percent",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        help_text="PERFORMANCE_REQUIREMENTS: connections above the concurrent users",
+                        null=True,
+                        validators=[django.core.validators.MaxValueValidator(1000)],
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("description", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['rule_type', 'code'],
+                "ordering": ["rule_type", "code"],
             },
         ),
         migrations.AddField(
-            model_name='databasetarget',
-            name='cpu_count',
+            model_name="databasetarget",
+            name="cpu_count",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='databasetarget',
-            name='expected_concurrent_users',
+            model_name="databasetarget",
+            name="expected_concurrent_users",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='databasetarget',
-            name='memory_bytes',
-            field=models.PositiveBigIntegerField(blank=True, help_text='RAM of the database host, in bytes', null=True),
+            model_name="databasetarget",
+            name="memory_bytes",
+            field=models.PositiveBigIntegerField(
+                blank=True, help_text="RAM of the database host, in bytes", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='databasetarget',
-            name='restart_command',
+            model_name="databasetarget",
+            name="restart_command",
             field=models.CharField(blank=True, max_length=1000),
         ),
         migrations.AddField(
-            model_name='databasetarget',
-            name='restartable',
+            model_name="databasetarget",
+            name="restartable",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='databasetarget',
-            name='storage_type',
-            field=models.CharField(blank=True, choices=[('ssd', 'SSD'), ('hdd', 'HDD'), ('san', 'SAN'), ('nvme', 'NVMe')], max_length=4),
+            model_name="databasetarget",
+            name="storage_type",
+            field=models.CharField(
+                blank=True,
+                choices=[("ssd", "SSD"), ("hdd", "HDD"), ("san", "SAN"), ("nvme", "NVMe")],
+                max_length=4,
+            ),
         ),
         migrations.AddField(
-            model_name='querystatssnapshot',
-            name='connections_used',
+            model_name="querystatssnapshot",
+            name="connections_used",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='ConfigurationChangeSet',
+            name="ConfigurationChangeSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('MANUAL', 'Proposed by hand'), ('SUGGESTION', 'PGTune-style suggestion'), ('TUNING', 'System tuning adjustment')], default='MANUAL', max_length=12)),
-                ('status', models.CharField(choices=[('PROPOSED', 'Proposed'), ('APPLYING', 'Applying'), ('APPLIED', 'Applied'), ('ROLLED_BACK', 'Rolled back'), ('FAILED', 'Failed (restore incomplete)')], default='PROPOSED', max_length=12)),
-                ('restart_required', models.BooleanField(default=False)),
-                ('restart_status', models.CharField(choices=[('NOT_NEEDED', 'Not needed'), ('PENDING', 'Pending restart'), ('DONE', 'Restarted')], default='NOT_NEEDED', max_length=12)),
-                ('verdicts', models.JSONField(blank=True, default=list)),
-                ('apply_verdicts', models.JSONField(blank=True, default=list)),
-                ('snapshot', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('applied_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('change', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='configuration_sets', to='changes.changerequest')),
-                ('proposed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='configuration_sets', to='maintenance.procedurerun')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='configuration_sets', to='dbops.databasetarget')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("MANUAL", "Proposed by hand"),
+                            ("SUGGESTION", "PGTune-style suggestion"),
+                            ("TUNING", "System tuning adjustment"),
+                        ],
+                        default="MANUAL",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PROPOSED", "Proposed"),
+                            ("APPLYING", "Applying"),
+                            ("APPLIED", "Applied"),
+                            ("ROLLED_BACK", "Rolled back"),
+                            ("FAILED", "Failed (restore incomplete)"),
+                        ],
+                        default="PROPOSED",
+                        max_length=12,
+                    ),
+                ),
+                ("restart_required", models.BooleanField(default=False)),
+                (
+                    "restart_status",
+                    models.CharField(
+                        choices=[
+                            ("NOT_NEEDED", "Not needed"),
+                            ("PENDING", "Pending restart"),
+                            ("DONE", "Restarted"),
+                        ],
+                        default="NOT_NEEDED",
+                        max_length=12,
+                    ),
+                ),
+                ("verdicts", models.JSONField(blank=True, default=list)),
+                ("apply_verdicts", models.JSONField(blank=True, default=list)),
+                ("snapshot", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("applied_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "change",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="configuration_sets",
+                        to="changes.changerequest",
+                    ),
+                ),
+                (
+                    "proposed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="configuration_sets",
+                        to="maintenance.procedurerun",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="configuration_sets",
+                        to="dbops.databasetarget",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='ConfigurationChange',
+            name="ConfigurationChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('parameter', models.CharField(max_length=63)),
-                ('current_value', models.CharField(blank=True, max_length=1024)),
-                ('value_at_apply', models.CharField(blank=True, max_length=1024)),
-                ('new_value', models.CharField(max_length=1024)),
-                ('normalized', models.CharField(blank=True, max_length=1024)),
-                ('unit', models.CharField(blank=True, max_length=8)),
-                ('vartype', models.CharField(blank=True, max_length=8)),
-                ('context', models.CharField(blank=True, max_length=20)),
-                ('restart_required', models.BooleanField(default=False)),
-                ('verdicts', models.JSONField(blank=True, default=list)),
-                ('apply_verdicts', models.JSONField(blank=True, default=list)),
-                ('rollback_value', models.CharField(blank=True, max_length=1024)),
-                ('rollback_reset', models.BooleanField(default=True)),
-                ('applied_value', models.CharField(blank=True, max_length=1024)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('APPLIED', 'Applied'), ('PENDING_RESTART', 'Applied, pending restart'), ('ROLLED_BACK', 'Rolled back'), ('FAILED', 'Failed')], default='PENDING', max_length=16)),
-                ('message', models.TextField(blank=True)),
-                ('change_set', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='dbops.configurationchangeset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("parameter", models.CharField(max_length=63)),
+                ("current_value", models.CharField(blank=True, max_length=1024)),
+                ("value_at_apply", models.CharField(blank=True, max_length=1024)),
+                ("new_value", models.CharField(max_length=1024)),
+                ("normalized", models.CharField(blank=True, max_length=1024)),
+                ("unit", models.CharField(blank=True, max_length=8)),
+                ("vartype", models.CharField(blank=True, max_length=8)),
+                ("context", models.CharField(blank=True, max_length=20)),
+                ("restart_required", models.BooleanField(default=False)),
+                ("verdicts", models.JSONField(blank=True, default=list)),
+                ("apply_verdicts", models.JSONField(blank=True, default=list)),
+                ("rollback_value", models.CharField(blank=True, max_length=1024)),
+                ("rollback_reset", models.BooleanField(default=True)),
+                ("applied_value", models.CharField(blank=True, max_length=1024)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("APPLIED", "Applied"),
+                            ("PENDING_RESTART", "Applied, pending restart"),
+                            ("ROLLED_BACK", "Rolled back"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                (
+                    "change_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="entries",
+                        to="dbops.configurationchangeset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['change_set', 'position'],
+                "ordering": ["change_set", "position"],
             },
         ),
         migrations.CreateModel(
-            name='TuningAdjustment',
+            name="TuningAdjustment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('entries', models.JSONField(default=list)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('KEPT', 'Kept'), ('ROLLED_BACK', 'Rolled back'), ('REFUSED', 'Refused by validation'), ('FAILED', 'Failed to apply')], default='PENDING', max_length=12)),
-                ('reference_median', models.FloatField(blank=True, null=True)),
-                ('median', models.FloatField(blank=True, null=True)),
-                ('improvement_percent', models.FloatField(blank=True, null=True)),
-                ('stabilised', models.BooleanField(default=False)),
-                ('stabilise_seconds', models.FloatField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('change_set', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='tuning_adjustments', to='dbops.configurationchangeset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("entries", models.JSONField(default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("KEPT", "Kept"),
+                            ("ROLLED_BACK", "Rolled back"),
+                            ("REFUSED", "Refused by validation"),
+                            ("FAILED", "Failed to apply"),
+                        ],
+                        default="PENDING",
+                        max_length=12,
+                    ),
+                ),
+                ("reference_median", models.FloatField(blank=True, null=True)),
+                ("median", models.FloatField(blank=True, null=True)),
+                ("improvement_percent", models.FloatField(blank=True, null=True)),
+                ("stabilised", models.BooleanField(default=False)),
+                ("stabilise_seconds", models.FloatField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                (
+                    "change_set",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="tuning_adjustments",
+                        to="dbops.configurationchangeset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['session', 'position'],
+                "ordering": ["session", "position"],
             },
         ),
         migrations.CreateModel(
-            name='TuningSession',
+            name="TuningSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('TUNING', 'System tuning'), ('OBSERVATION', 'Before/after observation')], max_length=12)),
-                ('resource', models.CharField(choices=[('CPU', 'CPU'), ('MEMORY', 'Memory'), ('DISK', 'Disk'), ('NETWORK', 'Network')], default='CPU', max_length=8)),
-                ('metric', models.CharField(default='tps', max_length=24)),
-                ('higher_is_better', models.BooleanField(default=True)),
-                ('workload', models.JSONField(blank=True, default=dict)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('host_metrics', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('RUNNING', 'Running'), ('COMPLETED', 'Completed'), ('FAILED', 'Failed')], default='RUNNING', max_length=12)),
-                ('baseline_median', models.FloatField(blank=True, null=True)),
-                ('final_median', models.FloatField(blank=True, null=True)),
-                ('improvement_percent', models.FloatField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('change_set', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='observations', to='dbops.configurationchangeset')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tuning_sessions', to='maintenance.procedurerun')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tuning_sessions', to='dbops.databasetarget')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("TUNING", "System tuning"),
+                            ("OBSERVATION", "Before/after observation"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "resource",
+                    models.CharField(
+                        choices=[
+                            ("CPU", "CPU"),
+                            ("MEMORY", "Memory"),
+                            ("DISK", "Disk"),
+                            ("NETWORK", "Network"),
+                        ],
+                        default="CPU",
+                        max_length=8,
+                    ),
+                ),
+                ("metric", models.CharField(default="tps", max_length=24)),
+                ("higher_is_better", models.BooleanField(default=True)),
+                ("workload", models.JSONField(blank=True, default=dict)),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                ("host_metrics", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("RUNNING", "Running"),
+                            ("COMPLETED", "Completed"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="RUNNING",
+                        max_length=12,
+                    ),
+                ),
+                ("baseline_median", models.FloatField(blank=True, null=True)),
+                ("final_median", models.FloatField(blank=True, null=True)),
+                ("improvement_percent", models.FloatField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "change_set",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="observations",
+                        to="dbops.configurationchangeset",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tuning_sessions",
+                        to="maintenance.procedurerun",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tuning_sessions",
+                        to="dbops.databasetarget",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='TuningSample',
+            name="TuningSample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phase', models.CharField(choices=[('BASELINE', 'Baseline'), ('STABILISE', 'Stabilising'), ('MEASURE', 'Measurement'), ('FINAL', 'Final verification'), ('BEFORE', 'Before'), ('AFTER', 'After')], max_length=10)),
-                ('seq', models.PositiveIntegerField()),
-                ('taken_at', models.DateTimeField()),
-                ('seconds', models.FloatField()),
-                ('tps', models.FloatField(blank=True, null=True)),
-                ('latency_ms', models.FloatField(blank=True, null=True)),
-                ('cache_hit_ratio', models.FloatField(blank=True, null=True)),
-                ('temp_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('checkpoints', models.IntegerField(blank=True, null=True)),
-                ('cpu_percent', models.FloatField(blank=True, null=True)),
-                ('memory_percent', models.FloatField(blank=True, null=True)),
-                ('disk_read_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('disk_write_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('net_sent_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('net_recv_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('adjustment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='samples', to='dbops.tuningadjustment')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='samples', to='dbops.tuningsession')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "phase",
+                    models.CharField(
+                        choices=[
+                            ("BASELINE", "Baseline"),
+                            ("STABILISE", "Stabilising"),
+                            ("MEASURE", "Measurement"),
+                            ("FINAL", "Final verification"),
+                            ("BEFORE", "Before"),
+                            ("AFTER", "After"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("seq", models.PositiveIntegerField()),
+                ("taken_at", models.DateTimeField()),
+                ("seconds", models.FloatField()),
+                ("tps", models.FloatField(blank=True, null=True)),
+                ("latency_ms", models.FloatField(blank=True, null=True)),
+                ("cache_hit_ratio", models.FloatField(blank=True, null=True)),
+                ("temp_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("checkpoints", models.IntegerField(blank=True, null=True)),
+                ("cpu_percent", models.FloatField(blank=True, null=True)),
+                ("memory_percent", models.FloatField(blank=True, null=True)),
+                ("disk_read_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("disk_write_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("net_sent_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("net_recv_bytes", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "adjustment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="samples",
+                        to="dbops.tuningadjustment",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="samples",
+                        to="dbops.tuningsession",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['session', 'seq'],
+                "ordering": ["session", "seq"],
             },
         ),
         migrations.AddField(
-            model_name='tuningadjustment',
-            name='session',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='adjustments', to='dbops.tuningsession'),
+            model_name="tuningadjustment",
+            name="session",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="adjustments",
+                to="dbops.tuningsession",
+            ),
         ),
         migrations.AddIndex(
-            model_name='configurationchangeset',
-            index=models.Index(fields=['target', '-created_at'], name='configset_target_idx'),
+            model_name="configurationchangeset",
+            index=models.Index(fields=["target", "-created_at"], name="configset_target_idx"),
         ),
         migrations.AddConstraint(
-            model_name='configurationchange',
-            constraint=models.UniqueConstraint(fields=('change_set', 'parameter'), name='configuration_parameter_once'),
+            model_name="configurationchange",
+            constraint=models.UniqueConstraint(
+                fields=("change_set", "parameter"), name="configuration_parameter_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='tuningsample',
-            constraint=models.UniqueConstraint(fields=('session', 'seq'), name='tuning_sample_seq_once'),
+            model_name="tuningsample",
+            constraint=models.UniqueConstraint(
+                fields=("session", "seq"), name="tuning_sample_seq_once"
+            ),
         ),
     ]

@@ -49,6 +49,10 @@ class Procedure:
     form_class: ClassVar[type[forms.Form]]
     manual: ClassVar[bool] = False
     has_rollback: ClassVar[bool] = False
+    # A template of the kind's own showing its results (a diff, a chart) on run pages
+    # and in the execution report, rendered with ``run``; the maintenance templates
+    # include it by name, so they never learn what a higher app's kinds record.
+    result_template: ClassVar[str] = ""
 
     def clean_params(self, data: dict[str, Any]) -> dict[str, Any]:
         """Validate raw parameters with the kind's form; raise ValidationError."""
