@@ -180,6 +180,17 @@ class IndexSuggestion(models.Model):
     schema = models.CharField(max_length=63)
     table = models.CharField(max_length=63)
     columns = models.JSONField()
+    # The advisor's index: access method, keys (Key.to_json: column, function, opclass)
+    # and, for a partial index, its WHERE (PartialPredicate.to_json).
+    method = models.CharField(max_length=10, default="btree")
+    keys = models.JSONField(default=list, blank=True)
+    predicate = models.JSONField(null=True, blank=True)
+    # HypoPG's proof at proposal time: proven, rejected or unverified, with the planner's
+    # estimated cost of the statement without and with the hypothetical index.
+    proof = models.CharField(max_length=12, default="unverified")
+    proof_reason = models.TextField(blank=True)
+    estimated_cost_before = models.FloatField(null=True, blank=True)
+    estimated_cost_after = models.FloatField(null=True, blank=True)
     index_name = models.CharField(max_length=63)
     create_sql = models.TextField()
     drop_sql = models.TextField()

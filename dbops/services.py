@@ -17,6 +17,7 @@ from django.utils import timezone
 from changes.models import ChangeRequest, ChangeType, Priority
 from changes.services import change_create
 from dbops import access, analysis, sqlfiles, stats
+from dbops.advisor.ddl import candidate_sql
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.errors import Invalid, NotAllowed
 from dbops.models import (
@@ -379,11 +380,22 @@ def _proposal_tenants(target: DatabaseTarget, by) -> list[Tenant]:
 
 def _free_index_name(conn: psycopg.Connection, suggestion: analysis.Suggestion) -> str:
     for n in range(1, 100):
-        suffix = () if n == 1 else (str(n),)
-        name = analysis.index_name(suggestion.table, (*suggestion.columns, *suffix))
+        parts = suggestion.index_parts if n == 1 else [*suggestion.index_parts, str(n)]
+        name = analysis.index_name(suggestion.table, parts)
         if not stats.relation_exists(conn, suggestion.schema, name):
             return name
     raise Invalid(f"Could not find a free name for an index on {suggestion.label}.")
+
+
+def _proof_text(suggestion: analysis.Suggestion) -> str:
+    proof = suggestion.proof
+    if proof.status == "proven":
+        return (
+            f"HypoPG: the planner uses the hypothetical index and the estimated cost falls "
+            f"from {proof.cost_before:,.1f} to {proof.cost_after:,.1f} "
+            f"({proof.cut_percent:.0f} % less)."
+        )
+    return proof.reason or "Unverified."
 
 
 def _proposal_text(
@@ -399,7 +411,8 @@ def _proposal_text(
     description = (
         f"Statement {current.queryid} on database target “{target.name}” averages "
         f"{current.mean_exec_time:.1f} ms over {current.calls} calls:\n\n{current.query}\n\n"
-        f"{suggestion.why} Columns are ordered by selectivity (pg_stats.n_distinct). "
+        f"{suggestion.why} Columns are ordered by selectivity (pg_stats). "
+        f"{_proof_text(suggestion)} "
         "Proposed from the query-performance page; the statement's statistics at the time "
         "are stored with this proposal as the baseline."
     )
@@ -463,9 +476,7 @@ def index_suggestion_propose(
         raise Invalid(f"Reading the target failed: {query_failure(exc)}") from None
     if all(st.queryid != current.queryid for st in baseline.statements):
         baseline.statements.append(current)
-    create_sql = analysis.create_index_sql(
-        suggestion.schema, suggestion.table, suggestion.columns, index
-    ).as_string()
+    create_sql = candidate_sql(suggestion.candidate, name=index).as_string()
     drop_sql = analysis.drop_index_sql(suggestion.schema, index).as_string()
     text = _proposal_text(
         target, suggestion, current, index=index, create_sql=create_sql, drop_sql=drop_sql
@@ -492,6 +503,15 @@ def index_suggestion_propose(
             schema=suggestion.schema,
             table=suggestion.table,
             columns=list(suggestion.columns),
+            method=suggestion.method,
+            keys=[k.to_json() for k in suggestion.candidate.keys],
+            predicate=(
+                suggestion.candidate.predicate.to_json() if suggestion.candidate.predicate else None
+            ),
+            proof=suggestion.proof.status,
+            proof_reason=suggestion.proof.reason,
+            estimated_cost_before=suggestion.proof.cost_before,
+            estimated_cost_after=suggestion.proof.cost_after,
             index_name=index,
             create_sql=create_sql,
             drop_sql=drop_sql,
@@ -514,6 +534,9 @@ def index_suggestion_propose(
                 "create_sql": create_sql,
                 "queryid": current.queryid,
                 "mean_exec_time_before": round(current.mean_exec_time, 3),
+                "proof": suggestion.proof.status,
+                "estimated_cost_before": suggestion.proof.cost_before,
+                "estimated_cost_after": suggestion.proof.cost_after,
                 "baseline_snapshot": snapshot.pk,
             },
         )
