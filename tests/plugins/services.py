@@ -67,10 +67,9 @@ def _start_session_services(config: pytest.Config) -> None:
     except ServiceError as exc:
         remove_all()
         raise pytest.UsageError(f"The suite's own services did not start: {exc}") from exc
-    if need_redis or not os.environ.get("CELERY_BROKER_URL"):
-        # The broker follows the Redis the suite uses (tests/conftest.py then gives each
-        # xdist worker a database of its own on it).
-        os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+    # The broker follows the Redis the suite uses, private or given (tests/conftest.py
+    # then gives each xdist worker a database of its own on it).
+    os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
     os.environ.setdefault("PORTAL_ENV", "test")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     config.stash[_services_key] = [repr(service) for service in started]
