@@ -104,3 +104,14 @@ def suggestion_find(
         (s for s in remote.data or [] if (s.schema, s.table, s.columns) == wanted), None
     )
     return remote
+
+
+def statement_text(*, target: DatabaseTarget, queryid: int) -> Remote:
+    """A pg_stat_statements statement's text (``data``; None when it is not there)."""
+
+    def read(conn: psycopg.Connection) -> str | None:
+        status = stats.statements_status(conn)
+        found = stats.statement(conn, status, queryid) if status.available else None
+        return found.query if found else None
+
+    return _read(target, read)

@@ -349,6 +349,7 @@ class QueryPerformance:
     # Candidates HypoPG showed the planner would not use, or that would not pay.
     rejected: list[analysis.Suggestion] = field(default_factory=list)
     extensions: Any = None
+    min_cost_cut_percent: float = 30.0
     reset_at: Any = None
 
 
@@ -363,7 +364,9 @@ def query_performance(conn: psycopg.Connection, *, threshold_ms: float) -> Query
     groups = advisor.group_statements(statements_for_snapshot(conn, status))
     result.groups = groups[:TOP_STATEMENTS]
     result.seq_scans = advisor.seq_scan_tables(table_scans(conn, min_rows=MIN_TABLE_ROWS))
-    found = advice(conn, slow)
+    settings = advisor.settings_from_django()
+    result.min_cost_cut_percent = round(settings.min_cost_cut * 100)
+    found = advice(conn, slow, settings)
     result.suggestions, result.rejected = found.suggestions, found.rejected
     result.extensions = found.extensions
     return result

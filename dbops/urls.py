@@ -12,5 +12,6 @@ urlpatterns = [
     path("targets/<int:pk>/check/", views.target_check, name="check"),
     path("targets/<int:pk>/queries/", views.target_queries, name="queries"),
     path("targets/<int:pk>/queries/propose/", views.index_propose, name="propose"),
+    path("targets/<int:pk>/queries/explain/", views.target_explain, name="explain"),
     path("indexes/<int:pk>/verify/", views.index_verify, name="verify_index"),
 ]

@@ -147,6 +147,44 @@ def target_queries(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def target_explain(request: HttpRequest, pk: int) -> HttpResponse:
+    """A statement's plan (EXPLAIN), or on demand EXPLAIN ANALYZE of a SELECT."""
+    from dbops.advisor.explain import ExplainRefused, statement_explain
+    from dbops.advisor.forms import ExplainForm
+
+    target = _get_target_for_user(request, pk)
+    initial_queryid = request.GET.get("queryid") if request.method == "GET" else None
+    data = request.POST if request.method == "POST" else None
+    if initial_queryid:
+        if not initial_queryid.lstrip("-").isdigit() or abs(int(initial_queryid)) >= 2**63:
+            return _refused(request, "A statement is named by its numeric queryid.", 400, target)
+        remote = selectors.statement_text(target=target, queryid=int(initial_queryid))
+        if remote.error:
+            return _refused(request, remote.error, 400, target)
+        if remote.data is None:
+            raise Http404("That statement is not in pg_stat_statements.")
+        data = {"statement": remote.data, "queryid": initial_queryid}
+    form = ExplainForm(data)
+    context = {"target": target, "form": form, "result": None, "error": ""}
+    status = 200
+    if form.is_bound and form.is_valid():
+        try:
+            context["result"] = statement_explain(
+                target=target,
+                by=request.user,
+                query=form.cleaned_data["statement"],
+                analyze=form.cleaned_data["analyze"],
+                queryid=form.cleaned_data.get("queryid"),
+            )
+        except ExplainRefused as exc:
+            context["error"], status = exc.message, 400
+    elif form.is_bound:
+        status = 400
+    return render(request, "dbops/explain.html", context, status=status)
+
+
+@login_required
 @require_POST
 def index_propose(request: HttpRequest, pk: int) -> HttpResponse:
     target = _get_target_for_user(request, pk)
