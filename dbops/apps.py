@@ -7,3 +7,7 @@ class DbopsConfig(AppConfig):
     def ready(self) -> None:
         # Plug VACUUM / ANALYZE / REINDEX / UPGRADE into the procedure framework.
         from dbops import procedures  # noqa: F401
+
+        # "Configuration change" and "System tuning".
+        from dbops.configuration import procedure  # noqa: F401
+        from dbops.tuning import procedure as tuning_procedure  # noqa: F401
