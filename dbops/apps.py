@@ -10,4 +10,5 @@ class DbopsConfig(AppConfig):
 
         # "Configuration change" and "System tuning".
         from dbops.configuration import procedure  # noqa: F401
+        from dbops.security import executor  # noqa: F401  (PostgreSQL security updates)
         from dbops.tuning import procedure as tuning_procedure  # noqa: F401

@@ -27,6 +27,12 @@ def _dbops(user) -> bool:
     return user.is_superuser or has_role(user, Role.OPERATIONS, Role.ENGINEERING)
 
 
+def _patch_compliance(user) -> bool:
+    from maintenance.security.selectors import may_view
+
+    return may_view(user)
+
+
 def _reports(user) -> bool:
     return user.is_superuser or has_role(user, Role.COMPLIANCE)
 
@@ -43,6 +49,7 @@ NAV: list[tuple[str, str, Callable]] = [
     ("Approvals", "changes:approvals", _approver),
     ("Calendar", "calendar:month", _calendar),
     ("Database ops", "dbops:targets", _dbops),
+    ("Patch compliance", "maintenance:security:compliance", _patch_compliance),
     ("Reports", "portal:reports", _reports),
     ("Admin", "admin:index", _admin),
 ]
