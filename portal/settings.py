@@ -11,6 +11,7 @@ import binascii
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -398,5 +399,18 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# Absolute links in e-mails.
+# Absolute links where no request says which address the user reached us at (e-mails
+# sent by the worker); pages and feeds build theirs from the request. `runportal --bind`
+# sets it from the bind address for its children when it is not set.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+try:
+    _base_url = urlsplit(PORTAL_BASE_URL)
+    _base_url_ok = _base_url.scheme in ("http", "https") and bool(_base_url.hostname)
+    _base_url_ok = _base_url_ok and not (_base_url.query or _base_url.fragment)
+    _base_url.port  # noqa: B018  (raises ValueError on a port out of range)
+except ValueError:
+    _base_url_ok = False
+if not _base_url_ok:
+    raise ImproperlyConfigured(
+        "PORTAL_BASE_URL must be the portal's address, such as https://portal.example.org"
+    )

@@ -136,6 +136,16 @@ class Child:
         return self.proc is not None and self.proc.poll() is None
 
 
+def base_url_for_bind(bind: str) -> str | None:
+    """PORTAL_BASE_URL for gunicorn's ``--bind`` (HOST, HOST:PORT, [IPv6]:PORT); None for
+    unix: and fd:// binds. A wildcard address is reached on this host as loopback."""
+    if bind.startswith(("unix:", "fd://")):
+        return None
+    host, port = (bind, "8000") if bind.endswith("]") or ":" not in bind else bind.rsplit(":", 1)
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)  # noqa: S104
+    return f"http://{host}:{port}"
+
+
 class Command(BaseCommand):
     help = "Start web (gunicorn), Celery worker and beat; restart any that exits; Ctrl-C stops all."
 
@@ -151,6 +161,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, bind: str, grace: float | None, **options) -> None:
         grace = settings.RUNPORTAL_STOP_GRACE_SECONDS if grace is None else grace
+        # The children inherit it: e-mail links then name the address we serve on.
+        if not os.environ.get("PORTAL_BASE_URL") and (base_url := base_url_for_bind(bind)):
+            os.environ["PORTAL_BASE_URL"] = base_url
         sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
         children = [
             Child(name, cmd) for name, cmd in portal_commands(bind=bind, sqlite=sqlite).items()
