@@ -71,13 +71,12 @@ def describe(candidate: Candidate, statements: int, ext: hypo.Extensions | None)
 
 
 def _groups(verdict) -> list[tuple[Candidate, ...]]:
-    """Candidates proven together: all OR branches of a statement, else each alone."""
+    """Candidates proven together: the branches of an OR, or the sides of a join, serve
+    the statement only together; other candidates are proven each alone."""
     missing = verdict.missing
-    branches = tuple(c for c in missing if c.shape == "or")
-    groups = [(c,) for c in missing if c.shape != "or"]
-    if branches:
-        groups.append(branches)
-    return groups
+    if any(c.shape in ("or", "join") for c in missing):
+        return [missing]
+    return [(c,) for c in missing]
 
 
 def suggest(

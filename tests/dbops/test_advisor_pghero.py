@@ -17,15 +17,13 @@ here a hash of the row number stands in for it, so every run plans the same.
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 
 import pytest
-from psycopg import sql
 
 from dbops.advisor import catalog, hypo, rules
 from dbops.advisor.model import Proof
+from tests.dbops.advisor_db import advisor_database
 
 SCHEMA = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
@@ -455,29 +453,8 @@ def answer(verdict) -> str:
 
 @pytest.fixture(scope="module")
 def pghero_db(pg_server):
-    name = f"dbops_pghero_{uuid.uuid4().hex[:10]}"
-    with pg_server.connect("postgres") as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        with pg_server.connect(name) as conn:
-            available = conn.execute(
-                "SELECT count(*) FROM pg_available_extensions WHERE name = 'hypopg'"
-            ).fetchone()[0]
-            if not available:
-                pytest.fail(
-                    "HypoPG is not installed on the test server: apt-get install "
-                    "postgresql-15-hypopg (.ci/run does this)"
-                    + (" — CI=true, nothing is skipped." if os.environ.get("CI") else ".")
-                )
-            conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-            for statement in SCHEMA:
-                conn.execute(statement)
+    with advisor_database(pg_server, SCHEMA) as name:
         yield name
-    finally:
-        with pg_server.connect("postgres") as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture(scope="module")
