@@ -1,4 +1,5 @@
-"""Fixtures and steps shared by the configuration and tuning tests. Every target here is
+"""Fixtures and steps shared by the configuration and tuning tests (import the
+``*_fixture`` functions into a test module to use the fixtures). Every target here is
 a throwaway cluster (tests/services.py): ALTER SYSTEM and restarts never touch the
 shared server."""
 
@@ -23,8 +24,8 @@ from tests.maintenance.execution_helpers import (
 )
 
 
-@pytest.fixture
-def config_rules(db):
+@pytest.fixture(name="config_rules")
+def config_rules_fixture(db):
     """The seeded CONFIG_VALIDATION rules (a transactional test's flush removes them)."""
     from django.apps import apps
 
@@ -34,8 +35,8 @@ def config_rules(db):
         defaults.seed(apps)
 
 
-@pytest.fixture
-def approver(make_user):
+@pytest.fixture(name="approver")
+def approver_fixture(make_user):
     """A second OPERATIONS user: the proposer never approves their own change."""
     return make_user("approver", ["OPERATIONS"])
 

@@ -17,7 +17,7 @@ from dbops.configuration.services import configuration_set_check
 from dbops.configuration.validation import enabled_rules
 from dbops.models import QueryStatsSnapshot
 from portal.models import AuditEvent
-from tests.dbops.configuration_fixtures import auto_conf, cluster_target, config_rules  # noqa: F401
+from tests.dbops.configuration_fixtures import auto_conf, cluster_target, config_rules_fixture  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 GB = 1024**3
@@ -34,7 +34,7 @@ def throwaway_cluster():
 
 
 @pytest.fixture
-def target(throwaway_cluster, superuser, tenant, config_rules):  # noqa: F811
+def target(throwaway_cluster, superuser, tenant, config_rules):
     return cluster_target(throwaway_cluster, superuser, tenants=[tenant], name="claims-cluster")
 
 
@@ -163,7 +163,7 @@ def _rows(cluster, names):
         return pg.read(conn, [*names, *rules.CONTEXT_PARAMETERS])
 
 
-def test_memory_settings_need_the_system_memory_dependency(throwaway_cluster, config_rules):  # noqa: F811
+def test_memory_settings_need_the_system_memory_dependency(throwaway_cluster, config_rules):
     settings = _rows(throwaway_cluster, ["work_mem"])
 
     validation = rules.validate(
@@ -176,7 +176,7 @@ def test_memory_settings_need_the_system_memory_dependency(throwaway_cluster, co
     assert "RAM is unknown" in failing["TOTAL_MEMORY_LIMIT"].message
 
 
-def test_max_connections_needs_the_concurrent_users_dependency(throwaway_cluster, config_rules):  # noqa: F811
+def test_max_connections_needs_the_concurrent_users_dependency(throwaway_cluster, config_rules):
     settings = _rows(throwaway_cluster, ["max_connections"])
 
     validation = rules.validate(
