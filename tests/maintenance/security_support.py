@@ -7,10 +7,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from maintenance.security.models import ComponentExecutor
 from tests.factories import ComponentFactory
@@ -85,6 +88,21 @@ def make_environment(path: Path, wheels: Path, version: str = "1.0") -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def environment_template(tmp_path_factory) -> tuple[Path, Path]:
+    """The wheels and one environment at tinypkg 1.0, built once; tests copy it."""
+    base = tmp_path_factory.mktemp("security-env")
+    wheels = build_wheels(base / "wheels")
+    return wheels, make_environment(base / "template", wheels)
+
+
+def copy_environment(template: Path, path: Path) -> Path:
+    """A copy is a working environment at its new place: bin/python links to the base
+    interpreter and ``python -m pip`` finds site-packages beside it."""
+    shutil.copytree(template, path, symlinks=True)
+    return path
+
+
 def installed_version(env: Path) -> str:
     done = subprocess.run(
         [str(env / "bin" / "python"), "-c", f"import {PACKAGE}; print({PACKAGE}.VERSION)"],
@@ -118,6 +136,7 @@ def osv_record(
     aliases: tuple[str, ...] = (),
     published: str = "2024-03-01T00:00:00Z",
     modified: str = "2024-03-02T00:00:00Z",
+    summary: str = "",
 ) -> dict:
     events = [{"introduced": introduced}] + ([{"fixed": fixed}] if fixed else [])
     return {
@@ -126,7 +145,7 @@ def osv_record(
         "modified": modified,
         "published": published,
         "aliases": list(aliases),
-        "summary": f"{name} before {fixed or 'any fix'} lets a crafted input through",
+        "summary": summary or f"{name} before {fixed or 'any fix'} lets a crafted input through",
         "details": "Found by the portal's tests.",
         "affected": [
             {
@@ -159,3 +178,27 @@ def run_now(change, operator):
     execution_advance(execution_id=execution.pk)
     run.refresh_from_db()
     return run
+
+
+def inventoried(name: str, packages: dict[tuple[str, str], str], *, tenants=(), since=None):
+    """A component whose inventory already holds ``packages`` ((ecosystem, name) →
+    version), for tests about advisories and pages rather than discovery."""
+    from django.utils import timezone
+
+    from maintenance.security.models import InstalledPackage
+
+    component = ComponentFactory(name=name)
+    row = ComponentExecutor.objects.create(component=component, kind="script", config={})
+    row.tenants.set(tenants)
+    when = since or timezone.now()
+    for (ecosystem, package), version in packages.items():
+        InstalledPackage.objects.create(
+            executor=row,
+            ecosystem=ecosystem,
+            name=package,
+            version=version,
+            first_seen_at=when,
+            version_since=when,
+            last_seen_at=when,
+        )
+    return row

@@ -18,11 +18,11 @@ from maintenance.security.models import (
     VersionChange,
 )
 from tests.maintenance.execution_helpers import approved_change, calm_calendar, with_procedure
-from tests.maintenance.security_support import (
-    build_wheels,
+from tests.maintenance.security_support import (  # noqa: F401  (a fixture)
+    copy_environment,
+    environment_template,
     executor_for,
     installed_version,
-    make_environment,
     run_now,
 )
 
@@ -30,16 +30,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def service_env(tmp_path, settings):
+def service_env(tmp_path, settings, environment_template):  # noqa: F811
     calm_calendar()
-    wheels = build_wheels(tmp_path / "wheels")
+    wheels, template = environment_template
     envs = tmp_path / "environments"
     envs.mkdir()
     settings.SECURITY_ENVIRONMENTS_DIR = str(envs)
     settings.SECURITY_WHEEL_DIR = str(wheels)
     settings.SECURITY_PACKAGE_INDEX_URL = ""
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    return make_environment(envs / "billing-api", wheels)
+    return copy_environment(template, envs / "billing-api")
 
 
 @pytest.fixture
