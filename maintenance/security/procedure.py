@@ -124,6 +124,8 @@ class SecurityUpdateForm(forms.Form):
             self._check_kind(spec, "command", number)
             try:
                 argv = split_command(command)
+                row = self._rows[id(spec)]
+                executors.get(row.kind).check_command(row.component, row.config, argv)
             except ExecutorRefused as exc:
                 raise forms.ValidationError(f"Commands, line {number}: {exc}") from None
             spec.checks.append(CheckSpec("command", argv=argv))
@@ -138,6 +140,7 @@ class SecurityUpdateForm(forms.Form):
             raise forms.ValidationError(f"At most {MAX_UPDATES} updates in one procedure.")
         specs: list[UpdateSpec] = []
         self._artifacts: dict[int, str] = {}
+        self._rows: dict[int, ComponentExecutor] = {}
         for number, (name, package, target) in rows:
             row = (
                 ComponentExecutor.objects.select_related("component")
@@ -171,6 +174,7 @@ class SecurityUpdateForm(forms.Form):
                 rollback=executor.rollback_text,
             )
             self._artifacts[id(spec)] = plan.artifact
+            self._rows[id(spec)] = row
             specs.append(spec)
         return specs
 

@@ -120,5 +120,9 @@ class Executor:
         """The verification step kinds this executor runs ("sql", "command")."""
         return ()
 
+    def check_command(self, component: Component, config: dict[str, Any], argv: list[str]) -> None:
+        """Refuse (ExecutorRefused) a verification command this executor would not run."""
+        raise ExecutorRefused(f"{component} ({self.kind}) does not run commands.")
+
     def open(self, component: Component, config: dict[str, Any], work: Work) -> Session:
         raise NotImplementedError

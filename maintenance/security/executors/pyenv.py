@@ -192,6 +192,9 @@ class PythonEnvironment(Executor):
     def check_kinds(self) -> tuple[str, ...]:
         return ("command",)
 
+    def check_command(self, component, config, argv) -> None:
+        _program(resolve_environment(config.get("environment", "")), argv)
+
     def open(self, component, config, work: Work) -> Session:
         return _EnvironmentSession(resolve_environment(config.get("environment", "")), config, work)
 
