@@ -157,4 +157,11 @@ class Loop:
         values = self._take("FINAL", None, self.settings.samples)
         result = median(values)
         gain = improvement_percent(baseline, result, higher_is_better=self.higher_is_better)
+        if gain < -self.settings.noise_percent:
+            # One more set before calling the run worse than its baseline: a burst of
+            # load elsewhere on the host must not undo what the loop found.
+            self.log(f"Final median {result:.3f} looks worse ({gain:+.1f}%); measuring again.\n")
+            values += self._take("FINAL", None, self.settings.samples)
+            result = median(values)
+            gain = improvement_percent(baseline, result, higher_is_better=self.higher_is_better)
         return result, gain, gain >= -self.settings.noise_percent
