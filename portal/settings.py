@@ -60,7 +60,9 @@ for _key in FIELD_ENCRYPTION_KEYS:
             "import Fernet; print(Fernet.generate_key().decode())'`"
         )
 
-DEBUG = env_bool("DEBUG", default=PORTAL_ENV == "development")
+# Off unless asked for (DEBUG=1), in development too: a traceback page shows settings
+# and data to whoever triggers it. WhiteNoise serves static files either way.
+DEBUG = env_bool("DEBUG", default=False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production")
 
@@ -94,6 +96,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside everything that touches the database, so it sees their failures too.
+    "portal.middleware.DatabaseUnavailableMiddleware",
     "portal.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,8 +141,14 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so the demo's web and worker processes
-    # queue for it instead of failing with "database is locked" mid-transaction.
-    _db["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # queue for it instead of failing with "database is locked" mid-transaction. WAL
+    # lets readers go on while one writes (the default journal makes a commit wait for
+    # every reader); NORMAL is durable in WAL mode except for power loss.
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     _db["CONN_MAX_AGE"] = 0
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["ENGINE"] = "portal.db.postgresql"
@@ -147,6 +157,10 @@ else:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A lost database (restart, failover, a SQLite lock held too long) is answered with a
+# 503 page and this Retry-After; a GET/HEAD is first tried once more after the pause.
+DATABASE_UNAVAILABLE_RETRY_AFTER = env_int("DATABASE_UNAVAILABLE_RETRY_AFTER", 5, minimum=1)
+DATABASE_READ_RETRY_DELAY_MS = env_int("DATABASE_READ_RETRY_DELAY_MS", 500, minimum=0)
 
 # Only the test suite's flush may TRUNCATE the audit table (see portal/db/postgresql).
 AUDIT_ALLOW_TEST_TRUNCATE = False
@@ -183,6 +197,8 @@ SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=env_int("SESSION_ABSOLUTE_HOURS", 12,
 # silently vanished session, ends it: the user is told why and the logoff is audited.
 SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
 SESSION_SAVE_EVERY_REQUEST = True
+# Django's database store, except that a lost database is not reported as a deleted session.
+SESSION_ENGINE = "portal.sessions"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -348,6 +364,8 @@ OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 900, minimum=1)
 # warm shutdown), then a cold shutdown, then after RUNPORTAL_COLD_STOP_SECONDS a kill.
 RUNPORTAL_STOP_GRACE_SECONDS = env_int("RUNPORTAL_STOP_GRACE_SECONDS", 30, minimum=0)
 RUNPORTAL_COLD_STOP_SECONDS = env_int("RUNPORTAL_COLD_STOP_SECONDS", 10, minimum=1)
+# How long gunicorn keeps an idle browser connection open (see runportal).
+WEB_KEEPALIVE_SECONDS = env_int("WEB_KEEPALIVE_SECONDS", 75, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
 

@@ -52,6 +52,11 @@ def portal_commands(*, bind: str, sqlite: bool) -> dict[str, list[str]]:
             "-",
             "--graceful-timeout",
             "5",
+            # Browsers keep a connection open between loading a page and the click on
+            # it; gunicorn's 2 s default closed it under them, and a click sent as it
+            # closed was reset unanswered. Longer than a load balancer's usual 60 s.
+            "--keep-alive",
+            str(settings.WEB_KEEPALIVE_SECONDS),
         ],
         "worker": [
             python,

@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -216,16 +217,45 @@ class Answer:
 
 
 class Client:
-    """One browser: a cookie jar and a connection per request (like a fresh click)."""
+    """One browser: a cookie jar, and like a browser one kept-alive connection that it
+    reuses for the next request (``keep_alive=False``: a new connection each time)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 60.0,
+        keep_alive: bool = True,
+        check_before_reuse: bool = True,
+    ) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         self.host, self.port = parsed.hostname, parsed.port
         self.timeout = timeout
+        self.keep_alive = keep_alive
+        # Browsers (and urllib3) do not send on a kept connection the server has closed
+        # meanwhile; False sends anyway, as the simplest clients do.
+        self.check_before_reuse = check_before_reuse
         self.cookies: dict[str, str] = {}
+        self._conn: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _closed_by_server(self) -> bool:
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is None:
+            return False
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)  # an idle connection is readable only once closed
 
     def _request(self, method: str, path: str, body: bytes | None = None, headers=None) -> Answer:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        if self._conn is not None and self.check_before_reuse and self._closed_by_server():
+            self.close()
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn = self._conn
         sent = {"Host": f"{self.host}:{self.port}", **(headers or {})}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -235,10 +265,11 @@ class Client:
             response = conn.getresponse()
             data = response.read().decode("utf-8", errors="replace")
         except (OSError, http.client.HTTPException) as exc:
+            self.close()
             return Answer(None, seconds=time.monotonic() - started, error=type(exc).__name__)
-        finally:
-            conn.close()
         elapsed = time.monotonic() - started
+        if not self.keep_alive or response.will_close:
+            self.close()
         for name, value in response.getheaders():
             if name.lower() == "set-cookie":
                 cookie = value.split(";", 1)[0]
