@@ -155,7 +155,7 @@ def reload(conn: psycopg.Connection, *, timeout: float = RELOAD_TIMEOUT) -> None
                 f"The server did not reload its configuration within {timeout:.0f} s.",
                 stage="reload",
             )
-        time.sleep(0.02)
+        time.sleep(0.002)
 
 
 def file_errors(

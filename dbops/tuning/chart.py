@@ -42,6 +42,8 @@ class Level:
     y: float
     label: str
     colour: str
+    x: float = 0.0
+    anchor: str = "end"
 
 
 @dataclass
@@ -114,10 +116,21 @@ def build(samples: list, metric: str, label: str, *, baseline=None, final=None) 
             )
         )
     chart.path = " ".join(f"{'M' if i == 0 else 'L'}{d.x},{d.y}" for i, d in enumerate(chart.dots))
+    # The baseline's label on the left, the final one on the right: they may sit close.
     if baseline is not None:
-        chart.levels.append(Level(y_of(baseline), f"baseline median {_fmt(baseline)}", "#6b7280"))
+        chart.levels.append(
+            Level(
+                y_of(baseline),
+                f"baseline median {_fmt(baseline)}",
+                "#6b7280",
+                chart.left + 4,
+                "start",
+            )
+        )
     if final is not None:
-        chart.levels.append(Level(y_of(final), f"final median {_fmt(final)}", "#059669"))
+        chart.levels.append(
+            Level(y_of(final), f"final median {_fmt(final)}", "#059669", chart.plot_right, "end")
+        )
     for n in range(5):
         v = low + (high - low) * n / 4
         chart.ticks.append(Tick(y_of(v), _fmt(v)))
