@@ -28,9 +28,12 @@ from portal.permissions import visible_tenants
 
 PROCEDURE_KIND = "security_update"
 PROPOSAL_LEAD = timedelta(hours=24)
+# A routine patch (up to HIGH) is a Standard change Security approves; a CRITICAL one
+# is proposed at HIGH priority, which the risk rules route to the Immediate Review. The
+# requester may still change the priority on the draft.
 PRIORITY_FOR_SEVERITY = {
     "CRITICAL": Priority.HIGH,
-    "HIGH": Priority.HIGH,
+    "HIGH": Priority.MEDIUM,
     "MEDIUM": Priority.MEDIUM,
     "LOW": Priority.LOW,
     "UNKNOWN": Priority.MEDIUM,

@@ -227,7 +227,7 @@ def test_proposing_files_a_draft_security_change_with_the_procedure_filled_in(
     change = ChangeRequest.objects.get()
     assert response.status_code == 302 and response["Location"] == change.get_absolute_url()
     assert (change.type, change.state, change.requester) == ("SECURITY", "draft", operator)
-    assert change.priority == "HIGH"  # the worst open advisory is HIGH
+    assert change.priority == "MEDIUM"  # the worst open advisory is HIGH: a routine patch
     assert list(change.components.all()) == [scripted.component]
     [procedure] = change.procedures.all()
     [update] = updates_of(procedure.params)
