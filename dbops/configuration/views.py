@@ -37,7 +37,9 @@ def _target_for(request: HttpRequest, pk: int) -> DatabaseTarget:
 
 
 def _propose_page(request, target, *, rows, validation=None, error="", status=200, source=""):
-    shown = list(rows) + [("", "")] * max(config_forms.EMPTY_ROWS - len(rows), 1)
+    shown = list(rows) + [("", "")] * max(config_forms.EMPTY_ROWS - len(rows), 0)
+    if all(name.strip() or value.strip() for name, value in shown):
+        shown.append(("", ""))  # always room for one more parameter
     entries = {e.parameter: e for e in validation.entries} if validation else {}
     return render(
         request,

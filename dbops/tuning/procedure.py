@@ -76,7 +76,14 @@ def _loop(ctx: RunContext) -> Loop:
 
 
 def revalidate(ctx: RunContext) -> dict[str, Any]:
+    from changes.models import ChangeRequest
+
     target = session.target_of(ctx)
+    # The approvers saw the change's impact: it must name the database being tuned.
+    if not ChangeRequest.objects.filter(pk=ctx.change_id, components=target.component).exists():
+        raise StepFailed(
+            f"The change does not name {target.component.name} in its impact: refused."
+        )
     conn = session.open_conn(ctx)
     results, problems = [], []
     for number, adjustment in enumerate(_adjustments(ctx), start=1):

@@ -134,3 +134,92 @@ def test_an_operator_proposes_a_set_an_approver_approves_and_the_report_shows_it
     change_set = ConfigurationChangeSet.objects.get(change=change)
     assert (change_set.target, change_set.status) == (target, "APPLIED")
     assert window.pk and errors == []
+
+
+def test_an_operator_turns_a_pgtune_suggestion_into_a_draft_in_one_click(
+    page: Page, live_server, make_target, operator, tenant, config_rules
+):
+    target = make_target(
+        name="reports-db", tenants=[tenant], memory_bytes=16 * 1024**3, cpu_count=4
+    )
+    base = live_server.url
+    errors: list[str] = []
+    _sign_in(page, base, "operator", errors)
+    page.goto(f"{base}/dbops/targets/{target.pk}/")
+    page.get_by_role("link", name="Propose configuration change").click()
+
+    page.get_by_label("Parameter 1").fill("work_mem")
+    page.get_by_label("New value 1").fill("8MB")
+    page.get_by_role("button", name="More rows").click()
+    expect(page.get_by_label("Parameter 1")).to_have_value("work_mem")
+    expect(page.get_by_test_id("set-row")).to_have_count(6)
+
+    page.get_by_role("link", name="PGTune suggestion").click()
+    expect(page.get_by_label("RAM")).to_have_value("16384MB")
+    page.get_by_label("RAM").fill("16GB")
+    page.get_by_label("CPUs").fill("4")
+    page.get_by_label("Storage").select_option(label="SSD")
+    page.get_by_label("Workload", exact=True).select_option(label="Web application")
+    page.get_by_role("button", name="Suggest").click()
+
+    def row(name: str):
+        return page.locator(f'[data-testid="suggestion-row"][data-parameter="{name}"]')
+
+    expect(row("shared_buffers")).to_contain_text("4GB")
+    expect(row("shared_buffers")).to_contain_text("restart required")
+    expect(row("work_mem")).to_contain_text("20560kB")
+    expect(row("max_connections")).to_contain_text("PASS max_connections_range")
+    expect(page.get_by_test_id("suggestions").get_by_test_id("verdict").first).to_be_visible()
+    page.get_by_role("button", name="Propose as a draft change").click()
+
+    change = ChangeRequest.objects.get(type="CONFIGURATION")
+    expect(page).to_have_url(f"{base}/changes/{change.pk}/edit/")
+    change_set = ConfigurationChangeSet.objects.get(change=change)
+    assert change_set.source == "SUGGESTION" and change_set.restart_required
+    assert change_set.entries.get(parameter="shared_buffers").new_value == "4GB"
+    assert errors == []
+
+
+def test_an_operator_adds_system_tuning_to_a_change_with_its_adjustments_validated(
+    page: Page, live_server, make_target, operator, tenant, config_rules
+):
+    from tests.factories import ChangeRequestFactory
+
+    target = make_target(name="sorting-db", tenants=[tenant])
+    change = ChangeRequestFactory(
+        title="Tune work_mem",
+        type="CONFIGURATION",
+        requester=operator,
+        tenants=[tenant],
+        components=[target.component],
+    )
+    base = live_server.url
+    errors: list[str] = []
+    _sign_in(page, base, "operator", errors)
+    page.goto(f"{base}{change.get_absolute_url()}")
+    page.get_by_role("link", name="Add a procedure").click()
+    page.get_by_label("Procedure").select_option(label="System tuning")
+    page.get_by_role("button", name="Choose").click()
+    page.get_by_label("Database target").select_option(label="sorting-db")
+    page.get_by_label("Resource").select_option(label="Memory")
+    page.get_by_label("Judge by").select_option(label="Transactions per second")
+    page.get_by_label("Workload").select_option(
+        label="Sort-heavy (count DISTINCT over random keys)"
+    )
+    page.get_by_label("Adjustments (one per line: parameter = value)").fill(
+        "work_mem = 32MB\nwork_mem = 32kB"
+    )
+    page.get_by_role("button", name="Add procedure").click()
+    expect(page.get_by_role("alert").first).to_contain_text("Adjustment 2 refused")
+    expect(page.get_by_role("alert").first).to_contain_text("outside the valid range")
+
+    page.get_by_label("Adjustments (one per line: parameter = value)").fill(
+        "work_mem = 32MB\nwork_mem = 64kB"
+    )
+    page.get_by_role("button", name="Add procedure").click()
+    expect(page.locator("#maintenance")).to_contain_text("System tuning (MEMORY) on sorting-db")
+    expect(page.locator("#maintenance")).to_contain_text("work_mem = 32MB; work_mem = 64kB")
+    params = change.procedures.get().params
+    assert params["adjustments"] == [[["work_mem", "32MB"]], [["work_mem", "64kB"]]]
+    # The refused first try answered 400, which Chromium reports as a failed load.
+    assert [e for e in errors if "status of 400" not in e] == []
