@@ -149,3 +149,103 @@ def test_an_advisory_becomes_an_approved_security_update_that_runs_in_its_window
     assert installed_version(billing_env) == "1.1"
     assert ChangeRequest.objects.get().state == "completed"
     assert window.pk == stored.run.execution.window_id
+
+
+@pytest.fixture
+def scripted(tmp_path, settings, tenant):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    state = scripts / "tinypkg.version"
+    state.write_text("1.0\n")
+    for name, body in {
+        "inv.sh": f'#!/bin/sh\necho "tinypkg==$(cat {state})"\n',
+        "noop.sh": "#!/bin/sh\n",
+    }.items():
+        (scripts / name).write_text(body)
+        (scripts / name).chmod(0o755)
+    settings.MAINTENANCE_SCRIPTS_DIR = str(scripts)
+    row = executor_for(
+        "reports-worker",
+        "script",
+        {"ecosystem": "PyPI", "discover": "inv.sh", "backup": "noop.sh", "patch": "noop.sh",
+         "verify": "noop.sh", "rollback": "noop.sh"},
+        tenants=[tenant],
+    )  # fmt: skip
+    return row, state
+
+
+@pytest.mark.worker  # no worker needed; kept with its sibling for the shared fixtures
+def test_the_security_forms_as_chromium_submits_them(
+    page: Page, browser: Browser, live_server, scripted, requester, operator, superuser, tenant
+):
+    from tests.factories import ChangeRequestFactory, ComponentFactory
+
+    row, state = scripted
+    base = live_server.url
+
+    # An operator refreshes the inventory on demand and filters Patch compliance.
+    ops = _sign_in(page, base, "operator")
+    ops.goto(f"{base}{row.get_absolute_url()}")
+    expect(ops.get_by_test_id("installed")).to_contain_text("Not discovered yet")
+    ops.get_by_role("button", name="Refresh versions now").click()
+    expect(ops.get_by_role("status")).to_contain_text("refreshed")
+    expect(ops.get_by_test_id("installed")).to_contain_text("tinypkg")
+    state.write_text("1.1\n")
+    ops.get_by_role("button", name="Refresh versions now").click()
+    expect(ops.get_by_test_id("history")).to_contain_text("1.1")
+    ops.goto(f"{base}/security/")
+    days = ops.get_by_label("Exposed at least (days)")
+    days.fill("-3")
+    ops.get_by_role("button", name="Filter").click()  # Chromium refuses to send it: min=0
+    assert days.evaluate("el => el.validity.rangeUnderflow")
+    days.fill("")
+    ops.get_by_label("Severity").select_option(label="Critical")
+    ops.get_by_role("button", name="Filter").click()
+    expect(ops.get_by_test_id("compliance-table")).to_contain_text("Nothing open")
+
+    # A requester adds a Security update to a draft by hand; a typo is named on the form.
+    change = ChangeRequestFactory(
+        requester=requester, tenants=[tenant], components=[row.component], type="SECURITY"
+    )
+    context = browser.new_context()
+    req = _sign_in(context.new_page(), base, "requester")
+    req.goto(f"{base}{change.get_absolute_url()}")
+    req.get_by_role("link", name="Add a procedure").click()
+    req.get_by_label("Procedure").select_option(label="Security update")
+    req.get_by_role("button", name="Choose").click()
+    req.get_by_label("Updates (one per line: component | package | target version)").fill(
+        "report-worker | tinypkg | 1.2"
+    )
+    req.get_by_label("Patches (one per line: package | ID | severity | description)").fill(
+        "tinypkg | CVE-2099-0042 | HIGH | Template injection"
+    )
+    req.get_by_role("button", name="Add procedure").click()
+    expect(req.locator(".messages")).to_contain_text("unknown component 'report-worker'")
+    req.get_by_label("Updates (one per line: component | package | target version)").fill(
+        "reports-worker | tinypkg | 1.2"
+    )
+    req.get_by_role("button", name="Add procedure").click()
+    expect(req.get_by_text("reports-worker: tinypkg 1.1 → 1.2 (CVE-2099-0042)")).to_be_visible()
+    context.close()
+
+    # An administrator gives another component its executor in the admin.
+    ComponentFactory(name="ledger-api")
+    context = browser.new_context()
+    admin = _sign_in(context.new_page(), base, "root")
+    admin.goto(f"{base}/admin/maintenance/componentexecutor/add/")
+    admin.get_by_label("Component").select_option(label="ledger-api")
+    admin.get_by_label("Kind").select_option(label="Allow-listed scripts")
+    admin.get_by_label("Configuration (JSON)").fill('{"discover": "missing.sh"}')
+    admin.get_by_role("button", name="Save", exact=True).click()
+    expect(admin.locator(".errornote, .errorlist").first).to_be_visible()
+    expect(admin.get_by_text("is not a script in the allow-listed directory")).to_be_visible()
+    admin.get_by_label("Configuration (JSON)").fill(
+        '{"ecosystem": "PyPI", "discover": "inv.sh", "backup": "noop.sh", "patch": "noop.sh",'
+        ' "verify": "noop.sh", "rollback": "noop.sh"}'
+    )
+    admin.get_by_role("button", name="Save", exact=True).click()
+    expect(admin.get_by_text("was added successfully")).to_be_visible()
+    context.close()
+    from maintenance.security.models import ComponentExecutor
+
+    assert ComponentExecutor.objects.get(component__name="ledger-api").kind == "script"
