@@ -172,7 +172,25 @@ def adjust(position: int):
                 raise StepFailed(f"{exc.message}; not restored: {exc.restore_problems}") from None
             return {"status": "FAILED", "message": exc.message}
         config_services.configuration_set_applied(change_set=change_set, verified=outcome.verified)
-        decision = _loop(ctx).judge(position, ctx.state["reference"])
+        names = [p.parameter for p in planned]
+        try:
+            decision = _loop(ctx).judge(position, ctx.state["reference"])
+        except StepFailed as exc:
+            # Not judged (the workload failed): this adjustment goes back before the
+            # run's rollback undoes the kept ones.
+            problems = configuration.restore(
+                session.open_conn(ctx), snap, names, log=ctx.log, contexts=contexts
+            )
+            config_services.configuration_set_rolled_back(
+                change_set=change_set, reason=exc.message, problems=problems
+            )
+            services.tuning_adjustment_decide(
+                adjustment=adjustment,
+                status=TuningAdjustment.Status.FAILED,
+                message=exc.message,
+                change_set=change_set,
+            )
+            raise
         if decision.kept:
             ctx.state["reference"] = decision.median
             ctx.state["kept"].append(change_set.pk)

@@ -137,10 +137,11 @@ def _pgbench(target: DatabaseTarget, workload: Workload, args: list[str], timeou
     except subprocess.TimeoutExpired:
         raise WorkloadFailed(f"pgbench did not finish within {timeout:.0f} s.") from None
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise WorkloadFailed(
-            f"pgbench failed ({done.returncode}): {lines[-1] if lines else 'no output'}"
-        )
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        # The server's own complaint says most; pgbench's summary line comes last.
+        server = [line for line in lines if "ERROR:" in line or "FATAL:" in line]
+        reason = (server or lines or ["no output"])[0]
+        raise WorkloadFailed(f"pgbench failed ({done.returncode}): {reason}")
     return done.stdout
 
 

@@ -151,3 +151,45 @@ def test_a_tuning_adjustment_is_validated_like_a_configuration_change(
     assert "shared_buffers needs a restart" in message
     assert "max_connections_range" in message
     assert not change.procedures.exists()
+
+
+def test_a_run_that_fails_midway_undoes_every_adjustment_it_made(
+    pg_cluster_factory, superuser, operator, approver, tenant, config_rules
+):
+    cluster = pg_cluster_factory(settings={"work_mem": "256kB"})
+    target = cluster_target(cluster, superuser, tenants=[tenant])
+    # A custom workload that breaks once work_mem is tiny: the second adjustment cannot
+    # be measured, so the run fails after the first was kept.
+    change = _tuning_change(
+        target,
+        operator,
+        tenant,
+        workload="custom",
+        metric="tps",
+        setup_sql="CREATE TABLE numbers AS SELECT g AS n FROM generate_series(1, 1000) g",
+        # (a constant 1 / 0 would be folded, and fail, when the query is planned)
+        script="SELECT CASE WHEN current_setting('work_mem') = '64kB' "
+        "THEN 1 / (count(*) - count(*)) ELSE count(*) END FROM numbers;\n",
+        samples="3",
+        noise_percent="0",
+        adjustments="work_mem = 32MB\nwork_mem = 64kB",
+    )
+    change = approve(change, by=operator, approver=approver)
+
+    [run] = run_in_window(change, operator)
+
+    assert run.status == "ROLLED_BACK", run.error
+    assert "The workload failed" in run.error and "division by zero" in run.error
+    assert show(cluster, "work_mem") == "256kB"
+    assert auto_conf(cluster) == {}
+    session = TuningSession.objects.get(run=run)
+    assert session.status == TuningSession.Status.FAILED
+    second = session.adjustments.get(position=2)
+    assert second.status == TuningAdjustment.Status.FAILED
+    sets = ConfigurationChangeSet.objects.filter(run=run).order_by("pk")
+    assert [s.status for s in sets] == ["ROLLED_BACK", "ROLLED_BACK"]
+    assert run.steps.get(name="Roll back the kept adjustments").status == "SUCCEEDED"
+    with cluster.connect() as conn:
+        assert not conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname LIKE 'portal_tuning_%%'"
+        ).fetchall()
