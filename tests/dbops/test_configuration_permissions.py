@@ -144,3 +144,49 @@ def test_the_history_page_has_bounded_queries(
 
     assert response.status_code == 200
     assert response.content.decode().count('data-testid="history-row"') == min(sets + 1, 25)
+
+
+def test_an_admin_edits_a_rule_and_the_edit_is_audited(client, superuser, config_rules):
+    from dbops.configuration.models import ConfigurationRule
+
+    rule = ConfigurationRule.objects.get(code="max_connections_range")
+    client.force_login(superuser)
+    url = reverse("admin:dbops_configurationrule_change", args=[rule.pk])
+
+    response = client.post(
+        url,
+        {
+            "code": rule.code,
+            "rule_type": "RANGE",
+            "parameter": "max_connections",
+            "minimum": "100",
+            "maximum": "500",
+            "enabled": "on",
+            "description": rule.description,
+        },
+    )
+
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert rule.maximum == "500"
+    event = AuditEvent.objects.get(action="dbops.configuration_rule.updated")
+    assert event.details["fields"] == ["maximum"] and event.details["maximum"] == "500"
+
+
+def test_the_admin_refuses_a_range_rule_without_limits(client, superuser, config_rules):
+    from dbops.configuration.models import ConfigurationRule
+
+    rule = ConfigurationRule.objects.get(code="max_connections_range")
+    client.force_login(superuser)
+    url = reverse("admin:dbops_configurationrule_change", args=[rule.pk])
+
+    response = client.post(
+        url,
+        {"code": rule.code, "rule_type": "RANGE", "parameter": "max_connections", "enabled": "on"},
+    )
+
+    assert response.status_code == 200
+    assert "A range rule needs a minimum, a maximum or both." in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.maximum == "1000"
+    assert not AuditEvent.objects.filter(action="dbops.configuration_rule.updated").exists()
