@@ -248,6 +248,7 @@ def exposures_refresh_for(keys: Iterable[tuple[str, str]], advisory_ids: Iterabl
             advisory_id__in=list(advisory_ids), resolved_at__isnull=True
         ).values_list("executor_id", flat=True)
     )
-    for executor in ComponentExecutor.objects.filter(pk__in=ids):
+    # Locked like a discovery locks its component, so the two never open one exposure twice.
+    for executor in ComponentExecutor.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
         exposures_refresh(executor=executor)
     return len(ids)

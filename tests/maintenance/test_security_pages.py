@@ -265,3 +265,34 @@ def test_a_proposal_without_a_known_fix_is_refused(client, security, scripted):
     assert response.status_code == 400
     assert "No fixed version is known for GHSA-tiny-0005-abcd" in response.content.decode()
     assert not ChangeRequest.objects.exists()
+
+
+@pytest.mark.parametrize("count", [3, 40])
+def test_the_advisory_list_has_bounded_queries(
+    client, security, count, django_assert_max_num_queries
+):
+    for i in range(count):
+        _advise(f"GHSA-many-{i:04d}-abcd", f"pkg{i}", "1.1")
+    client.force_login(security)
+
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("maintenance:security:advisories"))
+
+    assert response.status_code == 200 and "GHSA-many-0000-abcd" in response.content.decode()
+
+
+@pytest.mark.parametrize("count", [3, 60])
+def test_the_component_page_has_bounded_queries(
+    client, operator, tenant, count, django_assert_max_num_queries
+):
+    row = inventoried(
+        "billing-api", {(PYPI, f"pkg{i}"): "1.0" for i in range(count)}, tenants=[tenant]
+    )
+    for i in range(count):
+        _advise(f"GHSA-many-{i:04d}-abcd", f"pkg{i}", "1.1")
+    client.force_login(operator)
+
+    with django_assert_max_num_queries(14):
+        response = client.get(reverse("maintenance:security:component", args=[row.pk]))
+
+    assert response.status_code == 200 and f"pkg{count - 1}" in response.content.decode()
