@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-# Test services (override on the command line or in the environment).
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/portal
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Test services: with DATABASE_URL / REDIS_URL unset the suite starts its own throwaway
+# PostgreSQL cluster and redis-server on free ports and removes them at the end
+# (tests/plugins/services.py); set them to run against servers of your own.
 PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint format install clean
@@ -34,13 +34,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 test: $(STAMP)
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(PY) scripts/check_services.py
+	$(PY) scripts/check_services.py
 	$(MAKE) --no-print-directory lint
-	PORTAL_ENV=test DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
-		REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		CELERY_BROKER_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		DJANGO_ALLOW_ASYNC_UNSAFE=true \
+	PORTAL_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true \
 		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 clean:

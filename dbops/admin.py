@@ -102,3 +102,7 @@ class IndexSuggestionAdmin(ReadOnlyAdmin):
         "mean_exec_time_after",
     )
     list_select_related = ("target", "change")
+
+
+# Configuration rules, change sets and tuning sessions.
+from dbops.configuration import admin as configuration_admin  # noqa: E402, F401

@@ -44,6 +44,12 @@ class DatabaseTargetForm(forms.ModelForm):
             "disk_capacity_bytes",
             "connections_threshold_percent",
             "is_active",
+            "memory_bytes",
+            "cpu_count",
+            "storage_type",
+            "expected_concurrent_users",
+            "restartable",
+            "restart_command",
         ]
         labels = {
             "user": "User",
@@ -51,11 +57,20 @@ class DatabaseTargetForm(forms.ModelForm):
             "disk_capacity_bytes": "Disk capacity (bytes)",
             "connections_threshold_percent": "Connections threshold (%)",
             "is_active": "Active (included in daily statistics snapshots)",
+            "memory_bytes": "RAM (bytes)",
+            "cpu_count": "CPUs",
+            "expected_concurrent_users": "Expected concurrent users",
+            "restartable": "Restartable by the portal",
         }
         help_texts = {
             "tenants": "Tenants whose data this database holds; none means shared.",
             "disk_capacity_bytes": "Used by DISK_SPACE pre-checks when the data directory "
             "cannot be inspected.",
+            "memory_bytes": "Configuration rules judge memory settings against it; read by "
+            "psutil when empty and the database runs on this host.",
+            "restart_command": "Run without a shell by the worker for an approved restart "
+            "step, e.g. pg_ctl -D /var/lib/postgresql/data -l /var/log/pg.log -m fast -w "
+            "restart.",
         }
         widgets = {"tenants": forms.SelectMultiple(attrs={"size": 4})}
 
@@ -74,6 +89,12 @@ class DatabaseTargetForm(forms.ModelForm):
                     kind=Component.Kind.DATABASE, database_target__isnull=True
                 ).order_by("name")
             self.fields["password"].help_text = "Stored encrypted; never shown again."
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("restartable") and not (cleaned.get("restart_command") or "").strip():
+            self.add_error("restart_command", "A restartable target needs its restart command.")
+        return cleaned
 
     def service_data(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields if name != "tenants"}

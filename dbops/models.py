@@ -38,6 +38,21 @@ class DatabaseTarget(models.Model):
     connections_threshold_percent = models.PositiveSmallIntegerField(
         default=80, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
+    # Host facts the configuration rules and the PGTune suggestion judge settings by.
+    memory_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="RAM of the database host, in bytes"
+    )
+    cpu_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    storage_type = models.CharField(
+        max_length=4,
+        blank=True,
+        choices=[("ssd", "SSD"), ("hdd", "HDD"), ("san", "SAN"), ("nvme", "NVMe")],
+    )
+    expected_concurrent_users = models.PositiveIntegerField(null=True, blank=True)
+    # For clusters the portal controls: a configuration change needing a restart then
+    # carries an approved restart step that runs this command (no shell).
+    restartable = models.BooleanField(default=False)
+    restart_command = models.CharField(max_length=1000, blank=True)
     # The catalog entry a change names as its impact.
     component = models.OneToOneField(
         Component, on_delete=models.PROTECT, related_name="database_target"
@@ -90,6 +105,8 @@ class QueryStatsSnapshot(models.Model):
     statements_available = models.BooleanField(default=False)
     # pg_stat_statements_info.stats_reset: a reset between two snapshots voids a comparison.
     stats_reset = models.DateTimeField(null=True, blank=True)
+    # Client connections at the time: the observed peak CONCURRENT_USERS is judged by.
+    connections_used = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
@@ -163,6 +180,17 @@ class IndexSuggestion(models.Model):
     schema = models.CharField(max_length=63)
     table = models.CharField(max_length=63)
     columns = models.JSONField()
+    # The advisor's index: access method, keys (Key.to_json: column, function, opclass)
+    # and, for a partial index, its WHERE (PartialPredicate.to_json).
+    method = models.CharField(max_length=10, default="btree")
+    keys = models.JSONField(default=list, blank=True)
+    predicate = models.JSONField(null=True, blank=True)
+    # HypoPG's proof at proposal time: proven, rejected or unverified, with the planner's
+    # estimated cost of the statement without and with the hypothetical index.
+    proof = models.CharField(max_length=12, default="unverified")
+    proof_reason = models.TextField(blank=True)
+    estimated_cost_before = models.FloatField(null=True, blank=True)
+    estimated_cost_after = models.FloatField(null=True, blank=True)
     index_name = models.CharField(max_length=63)
     create_sql = models.TextField()
     drop_sql = models.TextField()
@@ -194,3 +222,6 @@ class IndexSuggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index_name} on {self.schema}.{self.table}"
+
+
+from dbops.configuration.models import *  # noqa: E402, F403  (configuration and tuning)

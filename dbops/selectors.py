@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 from django.db.models import QuerySet
 
-from dbops import access, analysis, stats
+from dbops import access, stats
+from dbops.advisor import model as analysis
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget, QueryStatsSnapshot, StatementStat
 
@@ -86,7 +87,7 @@ def suggestion_find(
     *, target: DatabaseTarget, queryid: int, schema: str, table: str, columns: tuple[str, ...]
 ) -> Remote:
     """The suggestion the query page showed (``data``, None if it no longer holds),
-    analysed afresh: a posted form names it, only the target's statistics vouch for it."""
+    analysed and proven afresh: a posted form names it, only the target vouches for it."""
 
     def read(conn: psycopg.Connection) -> list[analysis.Suggestion]:
         status = stats.statements_status(conn)
@@ -95,9 +96,7 @@ def suggestion_find(
         statement = stats.statement(conn, status, queryid)
         if statement is None:
             return []
-        return analysis.suggest_indexes(
-            [statement], stats.catalog(conn, stats.referenced_tables([statement]))
-        )
+        return stats.advice(conn, [statement]).suggestions
 
     remote = _read(target, read)
     wanted = (schema, table, tuple(columns))
@@ -105,3 +104,14 @@ def suggestion_find(
         (s for s in remote.data or [] if (s.schema, s.table, s.columns) == wanted), None
     )
     return remote
+
+
+def statement_text(*, target: DatabaseTarget, queryid: int) -> Remote:
+    """A pg_stat_statements statement's text (``data``; None when it is not there)."""
+
+    def read(conn: psycopg.Connection) -> str | None:
+        status = stats.statements_status(conn)
+        found = stats.statement(conn, status, queryid) if status.available else None
+        return found.query if found else None
+
+    return _read(target, read)

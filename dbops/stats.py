@@ -12,7 +12,9 @@ import psycopg
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
-from dbops import analysis, sqlfiles
+from dbops import advisor, sqlfiles
+from dbops.advisor import model as analysis
+from dbops.advisor.statements import MIN_TABLE_ROWS
 from dbops.connections import query_failure
 
 LONG_RUNNING_SECONDS = 60
@@ -327,30 +329,13 @@ def tables_for_snapshot(conn: psycopg.Connection) -> list[dict]:
     return fetch(conn, "tables_snapshot", {"limit": SNAPSHOT_TABLES})
 
 
-def catalog(conn: psycopg.Connection, names: list[str]) -> list[analysis.TableCatalog]:
-    if not names:
-        return []
-    rows = fetch(conn, "catalog", {"names": sorted(set(names))})
-    return [
-        analysis.TableCatalog(
-            schema=r["schema"],
-            name=r["name"],
-            reltuples=r["reltuples"],
-            columns=dict(r["columns"]),
-            indexes=[tuple(ix) for ix in r["indexes"] if ix],
-            search_path_position=r["search_path_position"],
-        )
-        for r in rows
-    ]
-
-
-def referenced_tables(statements: list[analysis.Statement]) -> list[str]:
-    names = []
-    for st in statements:
-        predicates = analysis.equality_predicates(st.query)
-        if predicates is not None:
-            names.append(predicates.table.name)
-    return names
+def advice(
+    conn: psycopg.Connection,
+    statements: list[analysis.Statement],
+    settings: advisor.Settings | None = None,
+) -> advisor.Advice:
+    """Index suggestions for the statements, proven with HypoPG where the target has it."""
+    return advisor.advise_on(conn, statements, settings=settings)
 
 
 @dataclass
@@ -361,6 +346,10 @@ class QueryPerformance:
     groups: list[analysis.StatementGroup] = field(default_factory=list)
     seq_scans: list[analysis.TableScans] = field(default_factory=list)
     suggestions: list[analysis.Suggestion] = field(default_factory=list)
+    # Candidates HypoPG showed the planner would not use, or that would not pay.
+    rejected: list[analysis.Suggestion] = field(default_factory=list)
+    extensions: Any = None
+    min_cost_cut_percent: float = 30.0
     reset_at: Any = None
 
 
@@ -372,10 +361,14 @@ def query_performance(conn: psycopg.Connection, *, threshold_ms: float) -> Query
     slow = top_statements(conn, status, threshold_ms=threshold_ms, limit=ANALYSED_STATEMENTS)
     result.top = slow[:TOP_STATEMENTS]
     result.reset_at = statements_reset_at(conn, status)
-    groups = analysis.group_statements(statements_for_snapshot(conn, status))
+    groups = advisor.group_statements(statements_for_snapshot(conn, status))
     result.groups = groups[:TOP_STATEMENTS]
-    result.seq_scans = analysis.seq_scan_tables(table_scans(conn, min_rows=analysis.MIN_TABLE_ROWS))
-    result.suggestions = analysis.suggest_indexes(slow, catalog(conn, referenced_tables(slow)))
+    result.seq_scans = advisor.seq_scan_tables(table_scans(conn, min_rows=MIN_TABLE_ROWS))
+    settings = advisor.settings_from_django()
+    result.min_cost_cut_percent = round(settings.min_cost_cut * 100)
+    found = advice(conn, slow, settings)
+    result.suggestions, result.rejected = found.suggestions, found.rejected
+    result.extensions = found.extensions
     return result
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from dbops import views
+from dbops.configuration import views as configuration
 
 app_name = "dbops"
 
@@ -12,5 +13,27 @@ urlpatterns = [
     path("targets/<int:pk>/check/", views.target_check, name="check"),
     path("targets/<int:pk>/queries/", views.target_queries, name="queries"),
     path("targets/<int:pk>/queries/propose/", views.index_propose, name="propose"),
+    path("targets/<int:pk>/queries/explain/", views.target_explain, name="explain"),
     path("indexes/<int:pk>/verify/", views.index_verify, name="verify_index"),
+    path(
+        "targets/<int:pk>/configuration/",
+        configuration.configuration_history,
+        name="configuration_history",
+    ),
+    path(
+        "targets/<int:pk>/configuration/propose/",
+        configuration.configuration_propose,
+        name="configuration_propose",
+    ),
+    path(
+        "targets/<int:pk>/configuration/suggest/",
+        configuration.configuration_suggest,
+        name="configuration_suggest",
+    ),
+    path(
+        "targets/<int:pk>/configuration/export/",
+        configuration.configuration_export,
+        name="configuration_export",
+    ),
+    path("configuration/<int:pk>/", configuration.configuration_set, name="configuration_set"),
 ]

@@ -3,13 +3,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from changes.access import can_view_change
 from dbops import access, selectors, services
+from dbops.advisor.explain import ExplainRefused, statement_explain
+from dbops.advisor.forms import ExplainForm
 from dbops.forms import DatabaseTargetForm, ProposeForm, ThresholdForm
 from dbops.models import DatabaseTarget, IndexSuggestion
 from portal.errors import Hidden, Invalid, PortalError
@@ -156,6 +158,43 @@ def target_queries(request: HttpRequest, pk: int) -> HttpResponse:
         "dbops/queries.html",
         {"target": target, "form": form, "remote": remote, "trend": trend},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def target_explain(request: HttpRequest, pk: int) -> HttpResponse:
+    """A statement's plan (EXPLAIN), or on demand EXPLAIN ANALYZE of a SELECT."""
+    target = _get_target_for_user(request, pk)
+    initial_queryid = request.GET.get("queryid") if request.method == "GET" else None
+    data = request.POST if request.method == "POST" else None
+    if initial_queryid:
+        if not initial_queryid.lstrip("-").isdigit() or abs(int(initial_queryid)) >= 2**63:
+            return _refused(
+                request, Invalid("A statement is named by its numeric queryid."), target
+            )
+        remote = selectors.statement_text(target=target, queryid=int(initial_queryid))
+        if remote.error:
+            return _refused(request, Invalid(remote.error), target)
+        if remote.data is None:
+            raise Http404("That statement is not in pg_stat_statements.")
+        data = {"statement": remote.data, "queryid": initial_queryid}
+    form = ExplainForm(data)
+    context = {"target": target, "form": form, "result": None, "error": ""}
+    status = 200
+    if form.is_bound and form.is_valid():
+        try:
+            context["result"] = statement_explain(
+                target=target,
+                by=request.user,
+                query=form.cleaned_data["statement"],
+                analyze=form.cleaned_data["analyze"],
+                queryid=form.cleaned_data.get("queryid"),
+            )
+        except ExplainRefused as exc:
+            context["error"], status = exc.message, 400
+    elif form.is_bound:
+        status = 400
+    return render(request, "dbops/explain.html", context, status=status)
 
 
 @login_required

@@ -8,6 +8,11 @@ class MaintenanceConfig(AppConfig):
         from changes import hooks
         from maintenance import panels
         from maintenance.procedures import checklist, script  # noqa: F401  (built-in kinds)
+
+        # Security updates: their executors, procedure kind, beat tasks and admin.
+        from maintenance.security import admin, procedure, tasks  # noqa: F401
+        from maintenance.security.executors import pyenv  # noqa: F401
+        from maintenance.security.executors import script as script_executor  # noqa: F401
         from maintenance.services import reports, windows
 
         panels.register()

@@ -39,11 +39,7 @@ _STATUS = {
 }
 
 
-def _url(path: str) -> str:
-    return f"{settings.PORTAL_BASE_URL}{path}"
-
-
-def _window_event(entry: WindowEntry, stamp: datetime) -> Event:
+def _window_event(entry: WindowEntry, stamp: datetime, base_url: str) -> Event:
     window = entry.window
     summary = SUMMARIES.get(window.type, f"{window.get_type_display()} maintenance window")
     if window.status != MaintenanceWindow.Status.PLANNED:
@@ -60,7 +56,8 @@ def _window_event(entry: WindowEntry, stamp: datetime) -> Event:
             lines.append(f"- {change.label} ({start:%H:%M} UTC, {change.planned_minutes} min)")
     else:
         lines.append("No changes scheduled yet.")
-    lines += ["", _url(window.get_absolute_url())]
+    url = base_url + window.get_absolute_url()
+    lines += ["", url]
 
     event = Event()
     event.add("uid", f"window-{window.pk}@{UID_DOMAIN}")
@@ -70,7 +67,7 @@ def _window_event(entry: WindowEntry, stamp: datetime) -> Event:
     event.add("summary", summary)
     event.add("categories", [window.get_type_display(), "Maintenance"])
     event.add("description", "\n".join(lines))
-    event.add("url", _url(window.get_absolute_url()))
+    event.add("url", url)
     event.add("status", _STATUS.get(window.status, "CONFIRMED"))
     event.add("transp", "OPAQUE")
     return event
@@ -106,8 +103,10 @@ def _blackout_event(first: date, last: date, reason: str, stamp: datetime) -> Ev
     return event
 
 
-def feed_render(*, user, now: datetime | None = None) -> bytes:
-    """The feed for one user: only the change titles they may see are named."""
+def feed_render(*, user, now: datetime | None = None, base_url: str | None = None) -> bytes:
+    """The feed for one user: only the change titles they may see are named. Links start
+    with ``base_url`` (the address the feed was fetched at), else PORTAL_BASE_URL."""
+    base_url = (base_url or settings.PORTAL_BASE_URL).rstrip("/")
     now = now or timezone.now()
     stamp = now.astimezone(UTC).replace(microsecond=0)
     cal = Calendar()
@@ -122,7 +121,7 @@ def feed_render(*, user, now: datetime | None = None) -> bytes:
     cal.add("x-published-ttl", "PT1H")
 
     for entry in window_entries(user, windows_between(now - PAST, now + AHEAD)):
-        cal.add_component(_window_event(entry, stamp))
+        cal.add_component(_window_event(entry, stamp, base_url))
     policy = routine_policy()
     if policy is not None:
         first_day = (now - PAST).date()

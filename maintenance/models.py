@@ -561,3 +561,7 @@ class WindowNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.window} −{self.offset_minutes} min → {self.recipient}"
+
+
+# Security updates live in their own package; importing it makes its models this app's.
+from maintenance.security import models as _security_models  # noqa: E402, F401

@@ -13,6 +13,7 @@ from changes.models import State
 from maintenance import access, selectors
 from maintenance.models import MaintenanceExecution, MaintenanceWindow
 from maintenance.procedures import registry
+from maintenance.security import selectors as security_selectors
 from maintenance.services import windows_generate
 from portal import registry as portal_registry
 
@@ -82,6 +83,12 @@ def register() -> None:
     portal_registry.register_demo_seeder(_seed_windows)
     portal_registry.register_nav(
         "Calendar", "calendar:month", allowed=access.can_see_windows, order=30
+    )
+    portal_registry.register_nav(
+        "Patch compliance",
+        "maintenance:security:compliance",
+        allowed=security_selectors.may_view,
+        order=50,
     )
     portal_registry.register_dashboard_panel(
         "operations",

@@ -103,8 +103,10 @@ def _still_ours(run_id: int) -> bool:
 def _run_phase(
     kind: str, specs: list[StepSpec], ctx: RunContext, live: _Live, position: list[int]
 ) -> None:
-    """Run the specs in order as StepRuns; raise StepFailed at the first failure."""
+    """Run the specs in order as StepRuns; raise StepFailed at the first failure (at the
+    end of the phase for steps that continue on failure)."""
     outputs = ctx.state.setdefault("output_of", {})
+    deferred: list[StepFailed] = []
     for spec in specs:
         if kind != StepRun.Kind.ROLLBACK:
             ctx.check_stop()
@@ -137,10 +139,14 @@ def _run_phase(
         if error is not None:
             step.output = (step.output + f"\n{error.message}").strip()[:MAX_STEP_OUTPUT]
         step.save(update_fields=["status", "finished_at", "result", "output"])
-        if error is not None:
+        if error is not None and not spec.continue_on_failure:
             raise error
+        if error is not None:
+            deferred.append(error)
         if kind != StepRun.Kind.ROLLBACK and not _still_ours(ctx.run_id):
             raise StepFailed("The run was interrupted; stopping here.")
+    if deferred:
+        raise StepFailed("\n".join(e.message for e in deferred))
 
 
 def worker_id(node: str = "") -> str:

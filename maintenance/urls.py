@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from maintenance import views
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run"),
     path("runs/<int:pk>/retry/", views.run_retry, name="run_retry"),
     path("runs/<int:pk>/abandon/", views.run_abandon, name="run_abandon"),
+    path("security/", include("maintenance.security.urls")),
 ]

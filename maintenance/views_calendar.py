@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -64,7 +63,8 @@ def _feed_context(request: HttpRequest) -> dict:
     token = active_feed_token(request.user)
     url = ""
     if token is not None:
-        url = settings.PORTAL_BASE_URL + reverse("calendar:feed", kwargs={"token": token.token})
+        # The address the user reached the portal at, not a configured guess.
+        url = request.build_absolute_uri(reverse("calendar:feed", kwargs={"token": token.token}))
     return {
         "feed_token": token,
         "feed_url": url,
@@ -188,7 +188,8 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     if feed_token is None or not can_see_windows(feed_token.user):
         raise Http404("No such calendar feed.")
     response = HttpResponse(
-        feed_render(user=feed_token.user), content_type="text/calendar; charset=utf-8"
+        feed_render(user=feed_token.user, base_url=request.build_absolute_uri("/")),
+        content_type="text/calendar; charset=utf-8",
     )
     response["Content-Disposition"] = 'inline; filename="maintenance.ics"'
     response["Cache-Control"] = "private, max-age=300"

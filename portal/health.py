@@ -51,8 +51,25 @@ def check_worker() -> dict[str, Any]:
     }
 
 
+def check_outbox() -> dict[str, Any]:
+    """Tasks asked for but not done yet: the oldest one's age shows a stuck pipeline."""
+    from portal.outbox import outbox_backlog
+
+    try:
+        backlog = outbox_backlog()
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    age = backlog["oldest_undone_age_seconds"]
+    return {"ok": age is None or age <= settings.OUTBOX_STALE_SECONDS, **backlog}
+
+
 def health_report() -> tuple[bool, dict[str, Any]]:
-    report = {"database": check_database(), "broker": check_broker(), "worker": check_worker()}
+    report = {
+        "database": check_database(),
+        "broker": check_broker(),
+        "worker": check_worker(),
+        "outbox": check_outbox(),
+    }
     healthy = all(part["ok"] for part in report.values())
     report["status"] = "ok" if healthy else "degraded"
     return healthy, report

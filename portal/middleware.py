@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+import sys
+import time
 import uuid
 import zoneinfo
 from datetime import datetime
@@ -15,6 +18,7 @@ from django.utils import timezone
 
 from portal import context
 
+logger = logging.getLogger(__name__)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -132,3 +136,92 @@ class TimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+# --- the portal's own database is lost (restart, failover, a locked SQLite file) ---------
+
+_DATABASE_ERROR = "_portal_database_error"
+
+
+def database_lost(exc: BaseException | None) -> bool:
+    """An error saying the database did not answer, not that the query was wrong."""
+    from django.db import InterfaceError, OperationalError
+
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    # SQLite files its schema errors (an unmigrated database) as OperationalError too;
+    # those are bugs to see, not an outage to wait out.
+    return not str(exc).startswith(("no such table", "no such column"))
+
+
+def _note_database_error(sender, request=None, **kwargs) -> None:
+    # Django turns an exception into a 500 response at the layer that raised it, so
+    # the middleware around every layer sees only the response; this signal, sent while
+    # the exception is being handled, is where its kind can still be told.
+    exc = sys.exc_info()[1]
+    if request is not None and database_lost(exc):
+        setattr(request, _DATABASE_ERROR, f"{type(exc).__name__}: {exc}".strip()[:300])
+
+
+class DatabaseUnavailableMiddleware:
+    """Answers a lost database with a friendly 503 and Retry-After, never a traceback.
+
+    A read (GET/HEAD) is tried once more after a short pause on fresh connections: a
+    database restart or failover usually takes well under a second. A write is not
+    retried: its transaction was rolled back (or, when only the session save after it
+    failed, committed), and the page says to check before submitting again.
+    """
+
+    def __init__(self, get_response):
+        from django.core.signals import got_request_exception
+
+        self.get_response = get_response
+        got_request_exception.connect(_note_database_error, dispatch_uid="portal_db_lost")
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not self._lost(request, response):
+            return response
+        if request.method in ("GET", "HEAD"):
+            logger.warning("database unavailable (%s); reading once more", self._error(request))
+            delattr(request, _DATABASE_ERROR)
+            self._fresh_connections()
+            time.sleep(settings.DATABASE_READ_RETRY_DELAY_MS / 1000)
+            response = self.get_response(request)
+            if not self._lost(request, response):
+                return response
+        logger.error("database unavailable (%s); answered 503", self._error(request))
+        if settings.DEBUG:
+            return response  # asked for tracebacks: keep Django's debug page
+        return self.unavailable_response(request)
+
+    @staticmethod
+    def _lost(request, response) -> bool:
+        return hasattr(request, _DATABASE_ERROR) and response.status_code >= 500
+
+    @staticmethod
+    def _error(request) -> str:
+        return getattr(request, _DATABASE_ERROR, "")
+
+    @staticmethod
+    def _fresh_connections() -> None:
+        from django.db import close_old_connections
+
+        # Drops every connection that errored and no longer answers (CONN_HEALTH_CHECKS
+        # does the same at the start of each request).
+        close_old_connections()
+
+    @staticmethod
+    def unavailable_response(request) -> HttpResponse:
+        from django.template.loader import render_to_string
+
+        retry_after = settings.DATABASE_UNAVAILABLE_RETRY_AFTER
+        # Rendered without the request: its context processors and user need the database.
+        body = render_to_string(
+            "503.html",
+            {"retry_after": retry_after, "was_write": request.method not in ("GET", "HEAD")},
+        )
+        response = HttpResponse(body, status=503)
+        response["Retry-After"] = str(retry_after)
+        response["Cache-Control"] = "no-store"
+        return response

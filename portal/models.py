@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 
@@ -113,7 +114,13 @@ class AuditEvent(models.Model):
 
 
 class OutboxMessage(models.Model):
-    """A task asked for in a transaction, published to the broker by the relay."""
+    """A task asked for in a transaction, published by the relay, marked done by the worker.
+
+    ``due_at`` is when the relay next looks at the row: at once while unpublished, after
+    the redelivery timeout once published (the broker may have lost it), after the
+    task's time limit while a worker runs it, after a back-off when it raised. Done and
+    given-up rows have none, so the relay's index holds only live rows.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     task_name = models.CharField(max_length=200)
@@ -121,15 +128,46 @@ class OutboxMessage(models.Model):
     kwargs = models.JSONField(default=dict)
     queue = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    # Publish attempts (each hand-over to the broker, failed or not).
     attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # Runs that raised; at OUTBOX_MAX_FAILURES the row is given up (and logged).
+    failures = models.PositiveIntegerField(default=0)
+    given_up_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [
+            # The relay: due rows, soonest first.
+            models.Index(
+                fields=["due_at"], name="outbox_due", condition=models.Q(due_at__isnull=False)
+            ),
+            # /healthz: the oldest row not yet done.
+            models.Index(
+                fields=["created_at"],
+                name="outbox_undone",
+                condition=models.Q(done_at__isnull=True, given_up_at__isnull=True),
+            ),
+            # /healthz: how many were given up (a handful, kept for a person to look at).
+            models.Index(
+                fields=["given_up_at"],
+                name="outbox_given_up",
+                condition=models.Q(given_up_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.task_name} ({'published' if self.published_at else 'pending'})"
+        if self.done_at:
+            state = "done"
+        elif self.given_up_at:
+            state = "given up"
+        else:
+            state = "published" if self.published_at else "pending"
+        return f"{self.task_name} ({state})"
 
 
 class Notification(models.Model):

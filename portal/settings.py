@@ -11,6 +11,7 @@ import binascii
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -59,7 +60,9 @@ for _key in FIELD_ENCRYPTION_KEYS:
             "import Fernet; print(Fernet.generate_key().decode())'`"
         )
 
-DEBUG = env_bool("DEBUG", default=PORTAL_ENV == "development")
+# Off unless asked for (DEBUG=1), in development too: a traceback page shows settings
+# and data to whoever triggers it. WhiteNoise serves static files either way.
+DEBUG = env_bool("DEBUG", default=False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production")
 
@@ -93,6 +96,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside everything that touches the database, so it sees their failures too.
+    "portal.middleware.DatabaseUnavailableMiddleware",
     "portal.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,8 +143,14 @@ except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so the demo's web and worker processes
-    # queue for it instead of failing with "database is locked" mid-transaction.
-    _db["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # queue for it instead of failing with "database is locked" mid-transaction. WAL
+    # lets readers go on while one writes (the default journal makes a commit wait for
+    # every reader); NORMAL is durable in WAL mode except for power loss.
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20, minimum=1),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     _db["CONN_MAX_AGE"] = 0
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["ENGINE"] = "portal.db.postgresql"
@@ -148,6 +159,10 @@ else:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A lost database (restart, failover, a SQLite lock held too long) is answered with a
+# 503 page and this Retry-After; a GET/HEAD is first tried once more after the pause.
+DATABASE_UNAVAILABLE_RETRY_AFTER = env_int("DATABASE_UNAVAILABLE_RETRY_AFTER", 5, minimum=1)
+DATABASE_READ_RETRY_DELAY_MS = env_int("DATABASE_READ_RETRY_DELAY_MS", 500, minimum=0)
 
 # Only the test suite's flush may TRUNCATE the audit table (see portal/db/postgresql).
 AUDIT_ALLOW_TEST_TRUNCATE = False
@@ -184,6 +199,8 @@ SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=env_int("SESSION_ABSOLUTE_HOURS", 12,
 # silently vanished session, ends it: the user is told why and the logoff is audited.
 SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
 SESSION_SAVE_EVERY_REQUEST = True
+# Django's database store, except that a lost database is not reported as a deleted session.
+SESSION_ENGINE = "portal.sessions"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -264,6 +281,8 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 # --- E-mail -----------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "change-portal@localhost")
+# Where django.core.mail.backends.filebased.EmailBackend writes (the drills count mail).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 
 # --- Celery -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -309,6 +328,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 10 * 60
 CELERY_TASK_TIME_LIMIT = 11 * 60
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Task modules beyond the apps' own tasks.py (comma-separated), e.g. a drill's slow task.
+CELERY_IMPORTS = env_list("CELERY_EXTRA_IMPORTS", [])
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "portal.relay_outbox", "schedule": 10.0},
@@ -327,7 +348,28 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dbops.snapshot_statistics",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Installed versions of every inventoried component, and advisories dropped in a folder.
+    "security-refresh-inventory": {"task": "security.refresh_inventory", "schedule": 3600.0},
+    "security-import-advisories": {"task": "security.import_advisories", "schedule": 900.0},
+    "security-prune-backups": {
+        "task": "security.prune_backups",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
+# The outbox (portal/outbox.py): a message published but not run within this many
+# seconds is published again (a broker without persistence that restarts forgets its
+# queue; a second copy is skipped by the worker). A task that raises is retried after a
+# back-off doubling from this, and given up after OUTBOX_MAX_FAILURES failures.
+OUTBOX_REDELIVER_SECONDS = env_int("OUTBOX_REDELIVER_SECONDS", 300, minimum=1)
+OUTBOX_MAX_FAILURES = env_int("OUTBOX_MAX_FAILURES", 5, minimum=1)
+# /healthz reports degraded while a task has waited longer than this to be done.
+OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 900, minimum=1)
+# runportal: on Ctrl-C/SIGTERM the worker gets this long to finish its tasks (Celery's
+# warm shutdown), then a cold shutdown, then after RUNPORTAL_COLD_STOP_SECONDS a kill.
+RUNPORTAL_STOP_GRACE_SECONDS = env_int("RUNPORTAL_STOP_GRACE_SECONDS", 30, minimum=0)
+RUNPORTAL_COLD_STOP_SECONDS = env_int("RUNPORTAL_COLD_STOP_SECONDS", 10, minimum=1)
+# How long gunicorn keeps an idle browser connection open (see runportal).
+WEB_KEEPALIVE_SECONDS = env_int("WEB_KEEPALIVE_SECONDS", 75, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
 
@@ -341,6 +383,24 @@ RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60, minimum=5)
 # A stopping worker lets running procedures go on this long, then ends their work and
 # marks them INTERRUPTED (the supervisor waits a little longer before a cold shutdown).
 WORKER_STOP_GRACE_SECONDS = env_int("WORKER_STOP_GRACE_SECONDS", 30, minimum=0)
+
+# --- Security updates ----------------------------------------------------------------
+# Only virtual environments directly inside this directory are inventoried and patched.
+SECURITY_ENVIRONMENTS_DIR = env_str(
+    "SECURITY_ENVIRONMENTS_DIR", str(BASE_DIR / "service_environments")
+)
+# Where `pip install` takes target versions from: a wheel directory (no network, wins
+# when both are set) or a package index URL.
+SECURITY_WHEEL_DIR = env_str("SECURITY_WHEEL_DIR", "")
+SECURITY_PACKAGE_INDEX_URL = env_str("SECURITY_PACKAGE_INDEX_URL", "")
+if SECURITY_PACKAGE_INDEX_URL and not SECURITY_PACKAGE_INDEX_URL.startswith(
+    ("https://", "http://", "file://")
+):
+    raise ImproperlyConfigured("SECURITY_PACKAGE_INDEX_URL must be an http(s):// or file:// URL")
+# OSV JSON files dropped here are imported by beat (no network needed).
+SECURITY_ADVISORIES_DIR = env_str("SECURITY_ADVISORIES_DIR", str(VAR_DIR / "advisories"))
+# Backup files older than this are deleted from storage; their records stay as evidence.
+SECURITY_BACKUP_RETENTION_DAYS = env_int("SECURITY_BACKUP_RETENTION_DAYS", 30, minimum=1)
 
 # --- Demo -------------------------------------------------------------------------
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "")
@@ -364,5 +424,18 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# Absolute links in e-mails.
+# Absolute links where no request says which address the user reached us at (e-mails
+# sent by the worker); pages and feeds build theirs from the request. `runportal --bind`
+# sets it from the bind address for its children when it is not set.
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+try:
+    _base_url = urlsplit(PORTAL_BASE_URL)
+    _base_url_ok = _base_url.scheme in ("http", "https") and bool(_base_url.hostname)
+    _base_url_ok = _base_url_ok and not (_base_url.query or _base_url.fragment)
+    _base_url.port  # noqa: B018  (raises ValueError on a port out of range)
+except ValueError:
+    _base_url_ok = False
+if not _base_url_ok:
+    raise ImproperlyConfigured(
+        "PORTAL_BASE_URL must be the portal's address, such as https://portal.example.org"
+    )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from changes.models import ChangeRequest, ChangeType, Priority
 from changes.services import change_create
 from dbops import analysis, stats
+from dbops.advisor.ddl import candidate_sql
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget, IndexSuggestion, QueryStatsSnapshot
 from dbops.services.common import check_visible, require_operator, role_used
@@ -27,7 +28,7 @@ PROPOSAL_WINDOW_MINUTES = 60
 PROPOSAL_LEAD = timedelta(days=2)
 
 
-def _next_routine_slot(now: datetime) -> datetime:
+def next_routine_slot(now: datetime) -> datetime:
     """The first Sunday 01:00 UTC (the routine window) at least PROPOSAL_LEAD ahead."""
     earliest = (now + PROPOSAL_LEAD).astimezone(UTC)
     day = earliest.date()
@@ -38,7 +39,7 @@ def _next_routine_slot(now: datetime) -> datetime:
         day += timedelta(days=1)
 
 
-def _proposal_tenants(target: DatabaseTarget, by) -> list[Tenant]:
+def proposal_tenants(target: DatabaseTarget, by) -> list[Tenant]:
     """The target's tenants the proposer may see; for a shared database (no tenants
     named) the first tenant the proposer may see, to be corrected on the draft."""
     visible = visible_tenants(by)
@@ -53,11 +54,22 @@ def _proposal_tenants(target: DatabaseTarget, by) -> list[Tenant]:
 
 def _free_index_name(conn: psycopg.Connection, suggestion: analysis.Suggestion) -> str:
     for n in range(1, 100):
-        suffix = () if n == 1 else (str(n),)
-        name = analysis.index_name(suggestion.table, (*suggestion.columns, *suffix))
+        parts = suggestion.index_parts if n == 1 else [*suggestion.index_parts, str(n)]
+        name = analysis.index_name(suggestion.table, parts)
         if not stats.relation_exists(conn, suggestion.schema, name):
             return name
     raise Invalid(f"Could not find a free name for an index on {suggestion.label}.")
+
+
+def _proof_text(suggestion: analysis.Suggestion) -> str:
+    proof = suggestion.proof
+    if proof.status == "proven":
+        return (
+            f"HypoPG: the planner uses the hypothetical index and the estimated cost falls "
+            f"from {proof.cost_before:,.1f} to {proof.cost_after:,.1f} "
+            f"({proof.cut_percent:.0f} % less)."
+        )
+    return proof.reason or "Unverified."
 
 
 def _proposal_text(
@@ -73,7 +85,8 @@ def _proposal_text(
     description = (
         f"Statement {current.queryid} on database target “{target.name}” averages "
         f"{current.mean_exec_time:.1f} ms over {current.calls} calls:\n\n{current.query}\n\n"
-        f"{suggestion.why} Columns are ordered by selectivity (pg_stats.n_distinct). "
+        f"{suggestion.why} Columns are ordered by selectivity (pg_stats). "
+        f"{_proof_text(suggestion)} "
         "Proposed from the query-performance page; the statement's statistics at the time "
         "are stored with this proposal as the baseline."
     )
@@ -159,9 +172,7 @@ def _propose_store(
     by,
     now: datetime,
 ) -> ChangeRequest:
-    create_sql = analysis.create_index_sql(
-        suggestion.schema, suggestion.table, suggestion.columns, index
-    ).as_string()
+    create_sql = candidate_sql(suggestion.candidate, name=index).as_string()
     drop_sql = analysis.drop_index_sql(suggestion.schema, index).as_string()
     text = _proposal_text(
         target, suggestion, current, index=index, create_sql=create_sql, drop_sql=drop_sql
@@ -172,13 +183,13 @@ def _propose_store(
             **text,
             "type": ChangeType.PERFORMANCE,
             "priority": Priority.LOW,
-            "proposed_start": _next_routine_slot(now),
+            "proposed_start": next_routine_slot(now),
             "window_minutes": PROPOSAL_WINDOW_MINUTES,
             "blackout_exception": False,
         },
         components=[target.component],
         services=[],
-        tenants=_proposal_tenants(target, by),
+        tenants=proposal_tenants(target, by),
     )
     snapshot = store_snapshot(target, baseline, QueryStatsSnapshot.Trigger.PROPOSAL)
     record = IndexSuggestion.objects.create(
@@ -187,6 +198,15 @@ def _propose_store(
         schema=suggestion.schema,
         table=suggestion.table,
         columns=list(suggestion.columns),
+        method=suggestion.method,
+        keys=[k.to_json() for k in suggestion.candidate.keys],
+        predicate=(
+            suggestion.candidate.predicate.to_json() if suggestion.candidate.predicate else None
+        ),
+        proof=suggestion.proof.status,
+        proof_reason=suggestion.proof.reason,
+        estimated_cost_before=suggestion.proof.cost_before,
+        estimated_cost_after=suggestion.proof.cost_after,
         index_name=index,
         create_sql=create_sql,
         drop_sql=drop_sql,
@@ -209,6 +229,9 @@ def _propose_store(
             "create_sql": create_sql,
             "queryid": current.queryid,
             "mean_exec_time_before": round(current.mean_exec_time, 3),
+            "proof": suggestion.proof.status,
+            "estimated_cost_before": suggestion.proof.cost_before,
+            "estimated_cost_after": suggestion.proof.cost_after,
             "baseline_snapshot": snapshot.pk,
         },
     )

@@ -10,7 +10,7 @@ from datetime import datetime
 import psycopg
 from django.utils import timezone
 
-from dbops import analysis, stats
+from dbops import analysis, sqlfiles, stats
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget, QueryStatsSnapshot, StatementStat, TableStat
 from portal.audit import audit_record
@@ -25,6 +25,7 @@ class SnapshotData:
     stats_reset: datetime | None = None
     statements: list[analysis.Statement] = field(default_factory=list)
     tables: list[dict] = field(default_factory=list)
+    connections_used: int | None = None
     error: str = ""
 
 
@@ -36,6 +37,7 @@ def read_snapshot(conn: psycopg.Connection) -> SnapshotData:
         data.statements = stats.statements_for_snapshot(conn, status)
         data.stats_reset = stats.statements_reset_at(conn, status)
     data.tables = stats.tables_for_snapshot(conn)
+    data.connections_used = conn.execute(sqlfiles.load("proc_connections")).fetchone()[0]
     return data
 
 
@@ -46,6 +48,7 @@ def store_snapshot(target: DatabaseTarget, data: SnapshotData, trigger: str) -> 
         trigger=trigger,
         statements_available=data.statements_available,
         stats_reset=data.stats_reset,
+        connections_used=data.connections_used,
         error=data.error,
     )
     StatementStat.objects.bulk_create(

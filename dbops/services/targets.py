@@ -30,6 +30,12 @@ TARGET_FIELDS = (
     "disk_capacity_bytes",
     "connections_threshold_percent",
     "is_active",
+    "memory_bytes",
+    "cpu_count",
+    "storage_type",
+    "expected_concurrent_users",
+    "restartable",
+    "restart_command",
 )
 
 

@@ -55,6 +55,9 @@ class ProcedureForm(forms.Form):
 class StepSpec:
     name: str
     run: Callable[[RunContext], dict[str, Any] | None]
+    # The phase goes on to the next step after this one fails, and fails at its end:
+    # independent units (one component's security update) must not stop the others.
+    continue_on_failure: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,11 @@ class Procedure:
     # on their parameters override impact() / requires_downtime().
     default_impact: ClassVar[str] = ""
     default_downtime: ClassVar[bool] = False
+    # A template of the kind's own showing its results (a diff, a chart) on run pages
+    # and in the execution report, rendered with ``run``; the maintenance templates
+    # include it by name, so they never learn what a higher app's kinds record. Plain
+    # tables of figures come from ``figures()`` instead.
+    result_template: ClassVar[str] = ""
 
     def build_form(self, data=None, *, user=None, **kwargs) -> forms.Form:
         if issubclass(self.form_class, ProcedureForm):

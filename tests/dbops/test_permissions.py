@@ -8,8 +8,8 @@ from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
 
-GET_PAGES = ["dbops:target", "dbops:queries"]
-POST_PAGES = ["dbops:check", "dbops:propose"]
+GET_PAGES = ["dbops:target", "dbops:queries", "dbops:explain"]
+POST_PAGES = ["dbops:check", "dbops:propose", "dbops:explain"]
 NON_OPS = ["requester", "security", "compliance", "cto", "ciso"]
 
 

@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("changes", "0004_procedure_risk_rules"),
-        ("maintenance", "0002_default_policies"),
+        ("maintenance", "0003_security_updates"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

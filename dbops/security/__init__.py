@@ -1,0 +1,1 @@
+"""PostgreSQL parts of security updates: discovery and the extension executor."""

@@ -1,0 +1,1 @@
+"""Security updates: inventory, advisories, executors and the security-update procedure."""

@@ -1,0 +1,99 @@
+"""Running the programs an executor needs (pip, pg_dump, a health command): an argument
+list, never a shell, a clean environment, a timeout, output streamed into the run."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from maintenance.security.executors.base import UpdateFailed
+
+MAX_CAPTURE = 1_000_000
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: list[str]
+    code: int
+    output: str
+    seconds: float
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    log: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    check: bool = True,
+    what: str = "",
+    echo: bool = True,
+) -> Completed:
+    """Run ``argv``; output goes to ``log`` as it comes (``echo``) and is returned.
+    With ``check`` a non-zero exit or a timeout raises UpdateFailed."""
+    label = what or Path(argv[0]).name
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=str(cwd) if cwd else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**BASE_ENV, **(env or {})},
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise UpdateFailed(f"{label} could not be started: {exc.strerror}.") from None
+    chunks: list[bytes] = []
+    captured = 0
+    timed_out = False
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        while True:
+            if time.monotonic() - started > timeout:
+                timed_out = True
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            if sel.select(timeout=1.0):
+                chunk = proc.stdout.read1(65536)
+                if not chunk:
+                    break
+                if captured < MAX_CAPTURE:
+                    piece = chunk[: MAX_CAPTURE - captured]
+                    chunks.append(piece)
+                    if log is not None and echo:
+                        log(piece.decode("utf-8", "replace"))
+                captured += len(chunk)
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=10)
+    finally:
+        sel.close()
+        proc.stdout.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    done = Completed(
+        argv=list(argv),
+        code=code,
+        output=b"".join(chunks).decode("utf-8", "replace"),
+        seconds=round(time.monotonic() - started, 2),
+    )
+    if check and timed_out:
+        raise UpdateFailed(f"{label} did not finish within {timeout:.0f} s and was stopped.")
+    if check and code != 0:
+        tail = done.output.strip().splitlines()[-3:]
+        raise UpdateFailed(
+            f"{label} exited with status {code}" + (f": {' / '.join(tail)}" if tail else "."),
+            {"exit_code": code},
+        )
+    return done

@@ -1,0 +1,1 @@
+"""Pytest plugins loaded with ``-p`` (see ``addopts`` in pyproject.toml)."""
