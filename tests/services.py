@@ -254,15 +254,18 @@ def _kill_from_pidfile(pidfile: Path, program: str, timeout: float = 15) -> None
         return
     if program.encode() not in cmdline:
         return  # the pid was reused by something else
-    # SIGQUIT is PostgreSQL's immediate shutdown; Redis ends on it too.
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGQUIT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _process_alive(pid):
-        time.sleep(0.05)
-    if _process_alive(pid):
+    # SIGQUIT is PostgreSQL's immediate shutdown (the postmaster ends its backends too).
+    # A non-persistent Redis has nothing to lose, and may ignore SIGQUIT: a background
+    # job of a non-interactive shell inherits SIGQUIT ignored, and Redis keeps that.
+    signals = [signal.SIGQUIT, signal.SIGKILL] if program == "postgres" else [signal.SIGKILL]
+    for sig in signals:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _process_alive(pid):
+            time.sleep(0.05)
+        if not _process_alive(pid):
+            return
 
 
 def _process_alive(pid: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from django import forms
 
 from dbops.configuration import apply as configuration
@@ -20,6 +21,7 @@ from dbops.configuration import services, session
 from dbops.configuration.facts import is_local
 from dbops.configuration.models import ConfigurationChangeSet
 from dbops.configuration.validation import validate_on
+from dbops.connections import query_failure
 from maintenance.procedures import register
 from maintenance.procedures.base import Procedure, RunContext, StepFailed, StepSpec
 
@@ -126,7 +128,14 @@ def observe(phase: str):
 
 def snapshot(ctx: RunContext) -> dict[str, Any]:
     change_set = _set(ctx)
-    taken = configuration.take_snapshot(session.open_conn(ctx))
+    try:
+        taken = configuration.take_snapshot(session.open_conn(ctx))
+    except psycopg.Error as exc:
+        raise StepFailed(
+            f"The snapshot cannot be taken: {query_failure(exc)}. Applying configuration "
+            "needs a superuser, or a role granted SELECT on pg_file_settings, EXECUTE on "
+            "pg_reload_conf() and ALTER SYSTEM on the parameters."
+        ) from None
     services.configuration_set_snapshot_record(change_set=change_set, snapshot=taken)
     ctx.state["snapshotted"] = True
     rollbacks = {

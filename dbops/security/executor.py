@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 from dbops import sqlfiles
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget
-from dbops.security import dump
+from dbops.security import backup
 from maintenance.security import versions
 from maintenance.security.executors import register
 from maintenance.security.executors.base import (
@@ -44,8 +44,6 @@ from portal.models import Component
 
 SERVER_PACKAGE = "postgresql"
 CHECK_TIMEOUT_MS = 60_000
-DIGEST_MAX_ROWS = 100_000
-MAX_TABLES = 2000
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 
 
@@ -231,71 +229,12 @@ class _DatabaseSession(Session):
 
     # --- backup --------------------------------------------------------------------------
 
-    def _check_schemas_cover(self, update) -> None:
-        if not self.schemas:
-            return
-        used = {
-            r["schema"]
-            for r in _rows(self.conn, "security_extension_dependents", {"name": update.package})
-        }
-        outside = sorted(used - set(self.schemas))
-        if outside:
-            raise UpdateFailed(
-                f"Objects in {', '.join(outside)} use {update.package}, but the backup covers "
-                f"only {', '.join(self.schemas)}: a rollback could not restore them."
-            )
-
-    def _table_state(self, conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
-        tables = _rows(conn, "security_backup_tables", {"schemas": self.schemas or None})
-        if len(tables) > MAX_TABLES:
-            raise UpdateFailed(f"More than {MAX_TABLES} tables; back this database up by hand.")
-        state: dict[str, dict[str, Any]] = {}
-        for t in tables:
-            ident = sql.Identifier(t["schema"], t["name"])
-            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()[0]
-            entry: dict[str, Any] = {"rows": count}
-            if count <= DIGEST_MAX_ROWS:
-                query = sql.SQL(
-                    "SELECT md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), ''))"
-                    " FROM {} AS r"
-                ).format(ident)
-                entry["md5"] = conn.execute(query).fetchone()[0]
-            state[f"{t['schema']}.{t['name']}"] = entry
-        return state
-
     def backup(self, update) -> BackupFile:
-        self._check_schemas_cover(update)
-        extensions = self._extensions()
-        with _connected(self.target, autocommit=False, statement_timeout_ms=None) as snap:
-            snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            snap.read_only = True
-            snapshot = snap.execute("SELECT pg_export_snapshot()").fetchone()[0]
-            tables = self._table_state(snap)
-            path = dump.dump(
-                target=self.target,
-                workdir=self.work.workdir,
-                snapshot=snapshot,
-                schemas=self.schemas,
-                timeout=self.work.timeout_seconds,
-                log=self.work.log,
-            )
-            snap.rollback()
-        self.work.log(f"{len(tables)} table(s) counted in the dump's snapshot.\n")
-        ext = extensions[update.package]
-        return BackupFile(
-            path=path,
-            kind="pg_dump",
-            metadata={
-                "target": self.target.name,
-                "database": self.target.database,
-                "schemas": self.schemas or "all",
-                "extension": update.package,
-                "extension_version": ext["version"],
-                "extension_schema": ext["schema"],
-                "extensions": {n: r["version"] for n, r in extensions.items()},
-                "tables": tables,
-                "pg_dump": dump.client_version("pg_dump"),
-            },
+        return backup.take(
+            target=self.target,
+            extension=update.package,
+            schemas=self.schemas,
+            work=self.work,
         )
 
     # --- patch and verification -------------------------------------------------------------
@@ -338,45 +277,5 @@ class _DatabaseSession(Session):
 
     # --- rollback --------------------------------------------------------------------------
 
-    def rollback(self, update, backup: Path, metadata: dict[str, Any]) -> dict[str, Any]:
-        name, old = metadata["extension"], metadata["extension_version"]
-        prelude = sql.SQL(
-            "DROP EXTENSION IF EXISTS {name} CASCADE;\n"
-            "CREATE EXTENSION {name} WITH SCHEMA {schema} VERSION {version};\n"
-        ).format(
-            name=sql.Identifier(name),
-            schema=sql.Identifier(metadata["extension_schema"]),
-            version=sql.Literal(old),
-        )
-        listing = dump.restore_list(backup, leave_out_extension=name, workdir=self.work.workdir)
-        seconds = dump.restore(
-            target=self.target,
-            dump_path=backup,
-            list_path=listing,
-            prelude=prelude.as_string(self.conn),
-            workdir=self.work.workdir,
-            timeout=self.work.timeout_seconds,
-            log=self.work.log,
-        )
-        now = self.version(update)
-        if now != old:
-            raise UpdateFailed(f"After the restore {name} is at {now}, not {old}.")
-        others = {n: r["version"] for n, r in self._extensions().items()}
-        moved = {n: v for n, v in metadata.get("extensions", {}).items() if others.get(n) != v}
-        if moved:
-            raise UpdateFailed(f"After the restore these extensions differ: {moved}.")
-        with _connected(self.target, statement_timeout_ms=None) as conn:
-            tables = self._table_state(conn)
-        differ = [t for t, state in metadata.get("tables", {}).items() if tables.get(t) != state]
-        if differ:
-            raise UpdateFailed(
-                f"After the restore these tables differ from the backup: {', '.join(differ[:10])}."
-            )
-        self.work.log(
-            f"Restored in {seconds} s; {name} {old}; {len(tables)} table(s) as backed up.\n"
-        )
-        return {
-            "seconds": seconds,
-            "version": now,
-            "tables_checked": len(metadata.get("tables", {})),
-        }
+    def rollback(self, update, path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+        return backup.restore(target=self.target, path=path, metadata=metadata, work=self.work)

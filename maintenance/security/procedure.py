@@ -22,6 +22,7 @@ from maintenance.security.models import ComponentExecutor, UpdateResult
 from maintenance.security.spec import CheckSpec, PatchSpec, UpdateSpec, updates_of
 
 MAX_UPDATES = 20
+BRIEF = ("status", "version_before", "version_after", "failed_step", "backup_sha256")
 PATCH_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:-]{1,95}$")
 SEVERITIES = {"CRITICAL", "HIGH", "MEDIUM", "MODERATE", "LOW", "UNKNOWN"}
 
@@ -260,10 +261,12 @@ class SecurityUpdate(Procedure):
             def run(c: RunContext) -> dict[str, Any]:
                 result = apply_update(update, position=position, ctx=c)
                 c.state.setdefault("security_updates", []).append(result)
+                # The step shows the outcome; the full record is the run's result.
+                brief = {k: result[k] for k in BRIEF if result.get(k)}
                 if result["status"] != UpdateResult.Status.SUCCESS:
                     what = "rolled back" if result["status"] == "ROLLED_BACK" else "failed"
-                    raise StepFailed(f"{update.label}: {what} — {result['error']}", result)
-                return result
+                    raise StepFailed(f"{update.label}: {what} — {result['error']}", brief)
+                return brief
 
             return run
 

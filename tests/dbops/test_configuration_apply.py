@@ -3,12 +3,16 @@ inside an approved, scheduled change in an open window: all of it, or none of it
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.urls import reverse
+from pypdf import PdfReader
 
 from changes.models import ChangeRequest, State
 from dbops.configuration.models import ConfigurationChange, ConfigurationChangeSet
 from dbops.configuration.services import configuration_set_propose
+from maintenance.reports import render_pdf
 from portal.models import AuditEvent
 from tests.dbops.configuration_fixtures import (  # noqa: F401
     approve,
@@ -98,6 +102,9 @@ def test_a_valid_set_is_applied_and_show_returns_the_new_values(
     run_page = client.get(reverse("maintenance:run", args=[run.pk])).content.decode()
     assert 'data-testid="configuration-diff"' in run_page
     assert 'data-testid="before-after-chart"' in run_page and "<svg" in run_page
+    pdf_name, pdf = render_pdf(run.execution)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert pdf_name.endswith(".pdf") and "work_mem" in text and "Transactions per second" in text
     export = client.get(reverse("dbops:configuration_export", args=[target.pk]))
     text = b"".join(export.streaming_content).decode()
     assert export["Content-Disposition"].endswith('-nondefault.conf"')

@@ -178,3 +178,53 @@ def test_a_target_version_the_server_does_not_have_is_refused_and_nothing_is_wri
     assert "hstore has no version '9.9' on catalog-db; available:" in refused.value.message
     assert "1.8" in refused.value.message
     assert not ChangeProcedure.objects.filter(change=change).exists()
+
+
+def test_a_backup_that_would_miss_objects_using_the_extension_stops_the_patch(
+    catalog_db, hstore_db, requester, operator, tenant
+):
+    from maintenance.security.executors import get
+
+    hstore_db.run("CREATE SCHEMA audit", "CREATE TABLE audit.events (id int PRIMARY KEY)")
+    catalog_db.config = get("postgresql").clean_config(catalog_db.component, {"schemas": "audit"})
+    catalog_db.save(update_fields=["config"])
+    change = _change(requester, tenant, catalog_db)
+
+    run = run_now(change, operator)
+
+    [result] = run.result["security_updates"]
+    assert (result["status"], result["failed_step"]) == ("FAILED", "BACKUP")
+    assert "Objects in public use hstore, but the backup covers only audit" in result["error"]
+    assert _state(hstore_db)["version"] == "1.7"  # no patch was tried
+    assert not ComponentBackup.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("check", "says"),
+    [
+        ("hstore | 0 | DELETE FROM items", "A SQL check is one SELECT statement"),
+        ("hstore | 0 | SELECT 1; DROP TABLE items", "A SQL check is one SELECT statement"),
+        ("hstore | 0 | SELECT id FROM items FOR UPDATE", "only reads"),
+        ("hstore | 0 | SELEC 1", "does not parse"),
+    ],
+)
+def test_a_sql_check_that_is_not_one_read_only_select_is_refused(
+    catalog_db, requester, tenant, check, says
+):
+    change = approved_change(requester, tenant, catalog_db.component, title="hstore 1.8")
+    ChangeRequest.objects.filter(pk=change.pk).update(state="draft")
+
+    with pytest.raises(Invalid) as refused:
+        change_procedure_add(
+            change=ChangeRequest.objects.get(pk=change.pk),
+            by=requester,
+            kind="security_update",
+            params={
+                "updates": f"{catalog_db.component.name} | hstore | 1.8",
+                "sql_checks": check,
+                "timeout_minutes": "10",
+            },
+        )
+
+    assert says in refused.value.message
+    assert not ChangeProcedure.objects.exists()

@@ -174,7 +174,6 @@ def scripted(tmp_path, settings, tenant):
     return row, state
 
 
-@pytest.mark.worker  # no worker needed; kept with its sibling for the shared fixtures
 def test_the_security_forms_as_chromium_submits_them(
     page: Page, browser: Browser, live_server, scripted, requester, operator, superuser, tenant
 ):
