@@ -102,7 +102,6 @@ def main() -> int:
                 change_id=0,
                 window_end=None,
                 log=lambda text: None,
-                heartbeat=lambda: None,
                 set_progress=lambda pct: None,
             )
             started = time.perf_counter()

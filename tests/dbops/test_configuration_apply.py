@@ -102,7 +102,7 @@ def test_a_valid_set_is_applied_and_show_returns_the_new_values(
     run_page = client.get(reverse("maintenance:run", args=[run.pk])).content.decode()
     assert 'data-testid="configuration-diff"' in run_page
     assert 'data-testid="before-after-chart"' in run_page and "<svg" in run_page
-    pdf_name, pdf = render_pdf(run.execution)
+    pdf_name, pdf, _ = render_pdf(run.execution)
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert pdf_name.endswith(".pdf") and "work_mem" in text and "Transactions per second" in text
     export = client.get(reverse("dbops:configuration_export", args=[target.pk]))
