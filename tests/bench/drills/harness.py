@@ -82,7 +82,7 @@ def portal_env(*, database_url: str, broker_url: str, var_dir: Path, **extra: st
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONPATH": str(BASE_DIR),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",
         }
     )
     env.update(extra)
@@ -202,6 +202,32 @@ def start_worker(processes: Processes, *, sqlite: bool = False, hostname: str = 
     except DrillError:
         print(processes.log("worker"))
         raise
+
+
+def start_runportal(processes: Processes, *, port: int | None = None) -> str:
+    """The whole portal as `make run` and a deployment start it: web, worker and beat
+    under runportal's supervision (a worker that dies is started again)."""
+    port = port or free_port()
+    proc = processes.start(
+        "runportal",
+        [sys.executable, str(BASE_DIR / "manage.py"), "runportal", "--bind", f"{HOST}:{port}"],
+    )
+    base_url = f"http://{HOST}:{port}"
+
+    def ready() -> bool:
+        if "ready." not in processes.log("runportal", tail=200_000):
+            return False
+        try:
+            return Client(base_url).get("/accounts/login/").status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(ready, what="runportal's web and worker ready", procs=[proc])
+    except DrillError:
+        print(processes.log("runportal"))
+        raise
+    return base_url
 
 
 # --- clients ---------------------------------------------------------------------------
@@ -379,6 +405,37 @@ def run_at_once(jobs: list[Callable[[], None]]) -> float:
 
 
 @contextlib.contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Point this process's Celery app (its publishers: the outbox, the relay) elsewhere."""
+    from django.conf import settings
+
+    from portal.celery import app
+
+    saved = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url, settings.CELERY_BROKER_URL)
+
+    def forget_pools() -> None:
+        # The app keeps one connection pool and one producer pool for the URL it first
+        # published to; without them the next publish uses the current URL.
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    os.environ["CELERY_BROKER_URL"] = url  # Celery reads it before its configuration
+    app.conf.broker_url = settings.CELERY_BROKER_URL = url
+    forget_pools()
+    try:
+        yield
+    finally:
+        forget_pools()
+        if saved[0] is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved[0]
+        app.conf.broker_url, settings.CELERY_BROKER_URL = saved[1], saved[2]
+
+
+@contextlib.contextmanager
 def stopped_on_exit(processes: Processes) -> Iterator[Processes]:
     try:
         yield processes
@@ -386,16 +443,17 @@ def stopped_on_exit(processes: Processes) -> Iterator[Processes]:
         processes.stop_all()
 
 
-def mail_subjects(mail_dir: Path) -> Counter:
-    """Subjects of every e-mail the file-based backend wrote (it ends each with a rule)."""
-    subjects: Counter = Counter()
+def mail_sent(mail_dir: Path) -> Counter:
+    """(recipient, subject) of every e-mail the file-based backend wrote (it ends each
+    message with a line of 79 dashes)."""
+    sent: Counter = Counter()
     if not mail_dir.exists():
-        return subjects
+        return sent
     for path in mail_dir.iterdir():
         for chunk in path.read_text(errors="replace").split("-" * 79):
-            if chunk.strip():
-                message = email.message_from_string(chunk.lstrip("\n"))
-                subjects[
-                    str(email.header.make_header(email.header.decode_header(message["Subject"])))
-                ] += 1
-    return subjects
+            if not chunk.strip():
+                continue
+            message = email.message_from_string(chunk.lstrip("\n"))
+            subject = str(email.header.make_header(email.header.decode_header(message["Subject"])))
+            sent[(message["To"], subject)] += 1
+    return sent

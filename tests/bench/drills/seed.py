@@ -107,3 +107,31 @@ def changes_titled(*, titles: list[str]) -> dict[str, int]:
         .values_list("title", "n")
     )
     return dict(rows)
+
+
+def outbox_settled(*, since: str, timeout: float) -> dict[str, Any]:
+    """Wait (up to ``timeout`` s) until every outbox row made since ``since`` is done;
+    then the rows' state and the e-mail each notification since then should have sent."""
+    import time
+    from datetime import datetime
+
+    from portal.models import Notification, OutboxMessage
+
+    moment = datetime.fromisoformat(since)
+    rows = OutboxMessage.objects.filter(created_at__gte=moment)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and rows.filter(done_at__isnull=True).exists():
+        time.sleep(0.5)
+    expected = [
+        [n.recipient.email, f"[Change Portal] {n.subject}"]
+        for n in Notification.objects.filter(created_at__gte=moment).select_related("recipient")
+        if n.recipient.email
+    ]
+    return {
+        "tasks": rows.count(),
+        "undone": rows.filter(done_at__isnull=True).count(),
+        "given_up": rows.filter(given_up_at__isnull=False).count(),
+        "published_more_than_once": rows.filter(attempts__gt=1).count(),
+        "failures": sum(rows.values_list("failures", flat=True)),
+        "expected_mail": expected,
+    }
