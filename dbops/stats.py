@@ -6,9 +6,11 @@ Each function takes an open psycopg connection (autocommit) and returns plain da
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import psycopg
+from django.utils import timezone
 from psycopg import errors, sql
 from psycopg.rows import dict_row
 
@@ -402,3 +404,29 @@ def measure_improvement(suggestion, conn: psycopg.Connection) -> dict[str, Any]:
         "improvement_percent": round(100.0 * (before - mean_after) / before, 1) if before else None,
         "calls_now": current.calls,
     }
+
+
+# --- a statistics snapshot as read from a target -------------------------------------------
+
+
+@dataclass
+class SnapshotData:
+    taken_at: datetime
+    statements_available: bool = False
+    stats_reset: datetime | None = None
+    statements: list[analysis.Statement] = field(default_factory=list)
+    tables: list[dict] = field(default_factory=list)
+    connections_used: int | None = None
+    error: str = ""
+
+
+def read_snapshot(conn: psycopg.Connection) -> SnapshotData:
+    data = SnapshotData(taken_at=timezone.now())
+    status = statements_status(conn)
+    if status.available:
+        data.statements_available = True
+        data.statements = statements_for_snapshot(conn, status)
+        data.stats_reset = statements_reset_at(conn, status)
+    data.tables = tables_for_snapshot(conn)
+    data.connections_used = conn.execute(sqlfiles.load("proc_connections")).fetchone()[0]
+    return data

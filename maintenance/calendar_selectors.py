@@ -13,6 +13,7 @@ from django.db.models import Prefetch
 from changes.access import changes_visible_to
 from maintenance.blackout import blackout_days
 from maintenance.models import (
+    CalendarFeedToken,
     MaintenancePolicy,
     MaintenanceWindow,
     ScheduledChange,
@@ -152,3 +153,11 @@ def week_calendar(*, user, day: date, tz: tzinfo, today: date) -> dict:
         "previous": monday - timedelta(days=7),
         "next": monday + timedelta(days=7),
     }
+
+
+def active_feed_token(user) -> CalendarFeedToken | None:
+    return (
+        CalendarFeedToken.objects.filter(user=user, revoked_at__isnull=True)
+        .order_by("-created_at", "-pk")
+        .first()
+    )

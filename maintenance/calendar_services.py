@@ -13,18 +13,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from maintenance.access import can_see_windows
+from maintenance.calendar_selectors import active_feed_token
 from maintenance.models import CalendarFeedToken
 from portal.audit import audit_record
 from portal.errors import NotAllowed
 from portal.transactions import service
-
-
-def active_feed_token(user) -> CalendarFeedToken | None:
-    return (
-        CalendarFeedToken.objects.filter(user=user, revoked_at__isnull=True)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
 
 
 def _lock_user(user) -> None:

@@ -22,9 +22,8 @@ from maintenance import selectors, services
 from maintenance.access import can_see_windows, may_request_emergency
 from maintenance.calendar_feed import feed_render
 from maintenance.calendar_forms import EmergencyWindowForm, WindowDecisionForm
-from maintenance.calendar_selectors import month_calendar, week_calendar
+from maintenance.calendar_selectors import active_feed_token, month_calendar, week_calendar
 from maintenance.calendar_services import (
-    active_feed_token,
     calendar_token_create,
     calendar_token_revoke,
     calendar_token_rotate,

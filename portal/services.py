@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from portal.audit import audit_record
+from portal.transactions import service
 
 
+@service
 def session_expire(*, request, reason: str) -> None:
-    with transaction.atomic():
-        audit_record(
-            action="auth.session_expired",
-            user=request.user,
-            obj=request.user,
-            details={"reason": reason},
-        )
+    audit_record(
+        action="auth.session_expired",
+        user=request.user,
+        obj=request.user,
+        details={"reason": reason},
+    )
 
 
+@service
 def worker_ping_record(*, token: str) -> int:
     """Proves a worker ran a task end to end: an audit row the caller can look for."""
-    with transaction.atomic(durable=True):
-        event = audit_record(
-            action="worker.ping",
-            object_type="worker",
-            object_id=token[:64],
-            details={"token": token[:64]},
-        )
+    event = audit_record(
+        action="worker.ping",
+        object_type="worker",
+        object_id=token[:64],
+        details={"token": token[:64]},
+    )
     return event.sequence
 
 
+@service
 def preference_set_timezone(*, user, tzname: str) -> None:
     import zoneinfo
 
@@ -36,11 +36,10 @@ def preference_set_timezone(*, user, tzname: str) -> None:
 
     if tzname not in zoneinfo.available_timezones():
         raise ValueError(f"Unknown time zone {tzname!r}.")
-    with transaction.atomic(durable=True):
-        pref, _ = UserPreference.objects.select_for_update().get_or_create(user=user)
-        old = pref.timezone
-        pref.timezone = tzname
-        pref.save(update_fields=["timezone"])
-        audit_record(
-            action="user.timezone_set", user=user, obj=user, details={"from": old, "to": tzname}
-        )
+    pref, _ = UserPreference.objects.select_for_update().get_or_create(user=user)
+    old = pref.timezone
+    pref.timezone = tzname
+    pref.save(update_fields=["timezone"])
+    audit_record(
+        action="user.timezone_set", user=user, obj=user, details={"from": old, "to": tzname}
+    )

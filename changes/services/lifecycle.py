@@ -13,7 +13,7 @@ from changes import access
 from changes.models import Approval, ChangeRequest, State
 from changes.services.common import lock_change, notify_stakeholders, save_versioned
 from portal.audit import audit_record
-from portal.errors import Conflict, Invalid, SeparationOfDuties
+from portal.errors import Conflict, Invalid
 from portal.models import AuditEvent
 from portal.notifications import notify
 from portal.roles import Role
@@ -195,15 +195,4 @@ def _open_retroactive_reviews(change: ChangeRequest, *, now: datetime) -> None:
             subject=f"Retroactive review due: {change.public_id}",
             url=approval.get_absolute_url(),
             dedup_key=f"approval:{approval.pk}:retro",
-        )
-
-
-def check_not_approver(by, change: ChangeRequest, *, action: str) -> None:
-    """Whoever starts execution was not an approver (a window start checks each change)."""
-    if by is not None and by.pk in access.approver_ids(change):
-        raise SeparationOfDuties(
-            "You approved a change in this window; someone who was not an approver must start it.",
-            user=by,
-            action=action,
-            obj=change,
         )

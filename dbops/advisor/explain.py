@@ -21,6 +21,9 @@ from dbops import sqlfiles
 from dbops.advisor import hypo
 from dbops.advisor.parse import find, shape_of
 from dbops.advisor.statements import query_fingerprint
+from dbops.connections import TargetUnavailable, connect, query_failure
+from portal.audit import audit_record
+from portal.models import AuditEvent
 
 ANALYZE_TIMEOUT_MS = 10_000
 # A node whose own share of the plan's cost (or of its time, with ANALYZE) is at least
@@ -230,10 +233,6 @@ def run_explain(conn: psycopg.Connection, query: str, *, analyze: bool) -> Expla
 def statement_explain(*, target, by, query: str, analyze: bool, queryid: int | None = None):
     """Explains a statement on a target for a database operator (the caller checked they
     may see the target). Refusals and ANALYZE runs are audited."""
-    from dbops.connections import TargetUnavailable, connect, query_failure
-    from portal.audit import audit_record
-    from portal.models import AuditEvent
-
     details = {
         "target": target.name,
         "fingerprint": query_fingerprint(query) or "",
@@ -243,7 +242,7 @@ def statement_explain(*, target, by, query: str, analyze: bool, queryid: int | N
     }
 
     def refuse(message: str):
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             audit_record(
                 action="dbops.explain.refused",
                 user=by,
@@ -268,7 +267,7 @@ def statement_explain(*, target, by, query: str, analyze: bool, queryid: int | N
     except psycopg.Error as exc:
         raise ExplainRefused(f"Explaining failed: {query_failure(exc)}") from None
     if analyze:
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             audit_record(
                 action="dbops.explain.analyzed",
                 user=by,

@@ -22,7 +22,10 @@ from dbops.configuration.models import (
 )
 from dbops.configuration.rules import Validation
 from dbops.models import DatabaseTarget
+from dbops.selectors import next_routine_slot, proposal_tenants
 from dbops.services.common import role_used
+from dbops.services.indexes import PROPOSAL_WINDOW_MINUTES
+from maintenance.services import change_procedure_add
 from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
 from portal.models import AuditEvent
@@ -38,13 +41,6 @@ class Refused(Invalid):
     def __init__(self, validation: Validation):
         super().__init__("The change set was refused: " + validation.summary())
         self.validation = validation
-
-
-def _dbops():
-    # The index proposals hold the helpers every proposal shares (slot, tenants).
-    from dbops.services import indexes
-
-    return indexes
 
 
 def _deny(by, target: DatabaseTarget, action: str, reason: str, details=None) -> None:
@@ -190,62 +186,67 @@ def configuration_set_propose(
             {"failures": [v.as_dict() for v in validation.failures]},
         )
         raise Refused(validation)
-    services = _dbops()
-    now = now or timezone.now()
+    return _propose_store(
+        target=target, validation=validation, source=source, by=by, now=now or timezone.now()
+    )
+
+
+@service
+def _propose_store(
+    *, target: DatabaseTarget, validation: Validation, source: str, by, now: datetime
+) -> ChangeRequest:
+    """The draft change, its set and its procedure: one transaction."""
     change = change_create(
         by=by,
         data={
             **_proposal_text(target, validation, source),
             "type": ChangeType.CONFIGURATION,
             "priority": Priority.LOW,
-            "proposed_start": services.next_routine_slot(now),
-            "window_minutes": services.PROPOSAL_WINDOW_MINUTES,
+            "proposed_start": next_routine_slot(now),
+            "window_minutes": PROPOSAL_WINDOW_MINUTES,
             "blackout_exception": False,
         },
         components=[target.component],
         services=[],
-        tenants=services.proposal_tenants(target, by),
+        tenants=proposal_tenants(target, by),
     )
-    with transaction.atomic(durable=True):
-        change_set = ConfigurationChangeSet.objects.create(
-            target=target,
-            change=change,
-            source=source,
-            restart_required=bool(validation.restart_required),
-            verdicts=[v.as_dict() for v in validation.set_verdicts],
-            proposed_by=by,
+    change_set = ConfigurationChangeSet.objects.create(
+        target=target,
+        change=change,
+        source=source,
+        restart_required=bool(validation.restart_required),
+        verdicts=[v.as_dict() for v in validation.set_verdicts],
+        proposed_by=by,
+    )
+    ConfigurationChange.objects.bulk_create(
+        ConfigurationChange(
+            change_set=change_set,
+            position=n,
+            parameter=e.parameter,
+            current_value=e.current,
+            new_value=e.value,
+            normalized=e.normalized,
+            unit=e.info.unit or "",
+            vartype=e.info.vartype,
+            context=e.info.context,
+            restart_required=e.restart_required,
+            verdicts=[v.as_dict() for v in e.verdicts],
         )
-        ConfigurationChange.objects.bulk_create(
-            ConfigurationChange(
-                change_set=change_set,
-                position=n,
-                parameter=e.parameter,
-                current_value=e.current,
-                new_value=e.value,
-                normalized=e.normalized,
-                unit=e.info.unit or "",
-                vartype=e.info.vartype,
-                context=e.info.context,
-                restart_required=e.restart_required,
-                verdicts=[v.as_dict() for v in e.verdicts],
-            )
-            for n, e in enumerate(validation.entries, start=1)
-        )
-        audit_record(
-            action="dbops.configuration.proposed",
-            user=by,
-            role=role_used(by),
-            obj=change,
-            details={
-                "target": target.name,
-                "change_set": change_set.pk,
-                "source": source,
-                "entries": [[e.parameter, e.current, e.new_display] for e in validation.entries],
-                "restart_required": validation.restart_required,
-            },
-        )
-    from maintenance.services import change_procedure_add
-
+        for n, e in enumerate(validation.entries, start=1)
+    )
+    audit_record(
+        action="dbops.configuration.proposed",
+        user=by,
+        role=role_used(by),
+        obj=change,
+        details={
+            "target": target.name,
+            "change_set": change_set.pk,
+            "source": source,
+            "entries": [[e.parameter, e.current, e.new_display] for e in validation.entries],
+            "restart_required": validation.restart_required,
+        },
+    )
     change_procedure_add(
         change=change, by=by, kind=PROCEDURE_KIND, params={"change_set": change_set.pk}
     )
@@ -255,6 +256,7 @@ def configuration_set_propose(
 # --- what a run records on its set (the worker: no user) ---------------------------------
 
 
+@service
 def configuration_set_for_run(
     *,
     target: DatabaseTarget,
@@ -265,43 +267,42 @@ def configuration_set_for_run(
 ) -> ConfigurationChangeSet:
     """The set a run applies on its own (a tuning adjustment), validated just now."""
     change = ChangeRequest.objects.select_related("requester").get(pk=change_id)
-    with transaction.atomic(durable=True):
-        change_set = ConfigurationChangeSet.objects.create(
-            target=target,
-            change=change,
-            run_id=run_id,
-            source=source,
-            restart_required=bool(validation.restart_required),
-            verdicts=[v.as_dict() for v in validation.set_verdicts],
-            apply_verdicts=[v.as_dict() for v in validation.set_verdicts],
-            proposed_by=change.requester,
+    change_set = ConfigurationChangeSet.objects.create(
+        target=target,
+        change=change,
+        run_id=run_id,
+        source=source,
+        restart_required=bool(validation.restart_required),
+        verdicts=[v.as_dict() for v in validation.set_verdicts],
+        apply_verdicts=[v.as_dict() for v in validation.set_verdicts],
+        proposed_by=change.requester,
+    )
+    ConfigurationChange.objects.bulk_create(
+        ConfigurationChange(
+            change_set=change_set,
+            position=n,
+            parameter=e.parameter,
+            current_value=e.current,
+            value_at_apply=e.current,
+            new_value=e.value,
+            normalized=e.normalized,
+            unit=e.info.unit or "",
+            vartype=e.info.vartype,
+            context=e.info.context,
+            restart_required=e.restart_required,
+            verdicts=[v.as_dict() for v in e.verdicts],
+            apply_verdicts=[v.as_dict() for v in e.verdicts],
         )
-        ConfigurationChange.objects.bulk_create(
-            ConfigurationChange(
-                change_set=change_set,
-                position=n,
-                parameter=e.parameter,
-                current_value=e.current,
-                value_at_apply=e.current,
-                new_value=e.value,
-                normalized=e.normalized,
-                unit=e.info.unit or "",
-                vartype=e.info.vartype,
-                context=e.info.context,
-                restart_required=e.restart_required,
-                verdicts=[v.as_dict() for v in e.verdicts],
-                apply_verdicts=[v.as_dict() for v in e.verdicts],
-            )
-            for n, e in enumerate(validation.entries, start=1)
-        )
-        _record(
-            change_set,
-            "dbops.configuration.run_set",
-            {
-                "source": source,
-                "entries": [[e.parameter, e.current, e.new_display] for e in validation.entries],
-            },
-        )
+        for n, e in enumerate(validation.entries, start=1)
+    )
+    _record(
+        change_set,
+        "dbops.configuration.run_set",
+        {
+            "source": source,
+            "entries": [[e.parameter, e.current, e.new_display] for e in validation.entries],
+        },
+    )
     return change_set
 
 
@@ -315,85 +316,84 @@ def _record(change_set: ConfigurationChangeSet, action: str, details: dict[str, 
     )
 
 
+@service
 def configuration_set_revalidated(
     *, change_set: ConfigurationChangeSet, validation: Validation, run_id: int | None
 ) -> None:
     """The values read again at apply and the verdicts given again."""
     by_name = {e.parameter: e for e in validation.entries}
-    with transaction.atomic(durable=True):
-        locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
-        locked.apply_verdicts = [v.as_dict() for v in validation.set_verdicts]
-        locked.run_id = run_id
-        locked.save(update_fields=["apply_verdicts", "run"])
-        for entry in locked.entries.all():
-            result = by_name.get(entry.parameter)
-            if result is None:
-                continue
-            entry.value_at_apply = result.current
-            entry.apply_verdicts = [v.as_dict() for v in result.verdicts]
-            entry.save(update_fields=["value_at_apply", "apply_verdicts"])
-        _record(
-            locked,
-            "dbops.configuration.revalidated",
-            {"passed": validation.ok, "failures": [v.as_dict() for v in validation.failures]},
-            None if validation.ok else AuditEvent.Outcome.FAILURE,
-        )
+    locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
+    locked.apply_verdicts = [v.as_dict() for v in validation.set_verdicts]
+    locked.run_id = run_id
+    locked.save(update_fields=["apply_verdicts", "run"])
+    for entry in locked.entries.all():
+        result = by_name.get(entry.parameter)
+        if result is None:
+            continue
+        entry.value_at_apply = result.current
+        entry.apply_verdicts = [v.as_dict() for v in result.verdicts]
+        entry.save(update_fields=["value_at_apply", "apply_verdicts"])
+    _record(
+        locked,
+        "dbops.configuration.revalidated",
+        {"passed": validation.ok, "failures": [v.as_dict() for v in validation.failures]},
+        None if validation.ok else AuditEvent.Outcome.FAILURE,
+    )
 
 
+@service
 def configuration_set_snapshot_record(
     *, change_set: ConfigurationChangeSet, snapshot: configuration.Snapshot
 ) -> None:
     """The snapshot taken before ALTER SYSTEM, and each entry's rollback from it."""
-    with transaction.atomic(durable=True):
-        locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
-        locked.snapshot = snapshot.as_json()
-        locked.status = ConfigurationChangeSet.Status.APPLYING
-        locked.save(update_fields=["snapshot", "status"])
-        for entry in locked.entries.all():
-            previous = snapshot.auto_conf(entry.parameter)
-            entry.rollback_reset = previous is None
-            entry.rollback_value = previous or ""
-            entry.save(update_fields=["rollback_reset", "rollback_value"])
+    locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
+    locked.snapshot = snapshot.as_json()
+    locked.status = ConfigurationChangeSet.Status.APPLYING
+    locked.save(update_fields=["snapshot", "status"])
+    for entry in locked.entries.all():
+        previous = snapshot.auto_conf(entry.parameter)
+        entry.rollback_reset = previous is None
+        entry.rollback_value = previous or ""
+        entry.save(update_fields=["rollback_reset", "rollback_value"])
 
 
+@service
 def configuration_set_applied(
     *, change_set: ConfigurationChangeSet, verified: list[configuration.Verified]
 ) -> ConfigurationChangeSet:
     by_name = {v.parameter: v for v in verified}
     pending = [v.parameter for v in verified if v.pending_restart]
-    with transaction.atomic(durable=True):
-        locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
-        locked.status = ConfigurationChangeSet.Status.APPLIED
-        locked.applied_at = locked.finished_at = timezone.now()
-        locked.restart_status = (
-            ConfigurationChangeSet.Restart.PENDING
-            if pending
-            else ConfigurationChangeSet.Restart.NOT_NEEDED
+    locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
+    locked.status = ConfigurationChangeSet.Status.APPLIED
+    locked.applied_at = locked.finished_at = timezone.now()
+    locked.restart_status = (
+        ConfigurationChangeSet.Restart.PENDING
+        if pending
+        else ConfigurationChangeSet.Restart.NOT_NEEDED
+    )
+    locked.error = ""
+    locked.save(update_fields=["status", "applied_at", "finished_at", "restart_status", "error"])
+    for entry in locked.entries.all():
+        v = by_name.get(entry.parameter)
+        if v is None:
+            continue
+        entry.status = (
+            ConfigurationChange.Status.PENDING_RESTART
+            if v.pending_restart
+            else ConfigurationChange.Status.APPLIED
         )
-        locked.error = ""
-        locked.save(
-            update_fields=["status", "applied_at", "finished_at", "restart_status", "error"]
-        )
-        for entry in locked.entries.all():
-            v = by_name.get(entry.parameter)
-            if v is None:
-                continue
-            entry.status = (
-                ConfigurationChange.Status.PENDING_RESTART
-                if v.pending_restart
-                else ConfigurationChange.Status.APPLIED
-            )
-            entry.applied_value = v.shown
-            entry.message = v.message
-            entry.save(update_fields=["status", "applied_value", "message"])
-        _record(
-            locked,
-            "dbops.configuration.applied",
-            {"verified": [[v.parameter, v.message] for v in verified], "pending_restart": pending},
-        )
+        entry.applied_value = v.shown
+        entry.message = v.message
+        entry.save(update_fields=["status", "applied_value", "message"])
+    _record(
+        locked,
+        "dbops.configuration.applied",
+        {"verified": [[v.parameter, v.message] for v in verified], "pending_restart": pending},
+    )
     return locked
 
 
+@service
 def configuration_set_restarted(
     *,
     change_set: ConfigurationChangeSet,
@@ -401,80 +401,79 @@ def configuration_set_restarted(
     verified: list[configuration.Verified],
 ) -> None:
     by_name = {v.parameter: v for v in verified}
-    with transaction.atomic(durable=True):
-        locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
-        locked.restart_status = ConfigurationChangeSet.Restart.DONE
-        locked.save(update_fields=["restart_status"])
-        for entry in locked.entries.all():
-            v = by_name.get(entry.parameter)
-            if v is not None:
-                entry.status = ConfigurationChange.Status.APPLIED
-                entry.applied_value, entry.message = v.shown, v.message
-                entry.save(update_fields=["status", "applied_value", "message"])
-        _record(locked, "dbops.configuration.restarted", {"restart": result})
+    locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
+    locked.restart_status = ConfigurationChangeSet.Restart.DONE
+    locked.save(update_fields=["restart_status"])
+    for entry in locked.entries.all():
+        v = by_name.get(entry.parameter)
+        if v is not None:
+            entry.status = ConfigurationChange.Status.APPLIED
+            entry.applied_value, entry.message = v.shown, v.message
+            entry.save(update_fields=["status", "applied_value", "message"])
+    _record(locked, "dbops.configuration.restarted", {"restart": result})
 
 
+@service
 def configuration_set_rolled_back(
     *, change_set: ConfigurationChangeSet, reason: str, problems: list[str]
 ) -> None:
     """Every entry restored (or, with ``problems``, not all of them: FAILED)."""
-    with transaction.atomic(durable=True):
-        locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
-        locked.status = (
-            ConfigurationChangeSet.Status.FAILED
-            if problems
-            else ConfigurationChangeSet.Status.ROLLED_BACK
-        )
-        locked.finished_at = timezone.now()
-        locked.error = reason + (f"\nNot restored: {'; '.join(problems)}" if problems else "")
-        locked.restart_status = ConfigurationChangeSet.Restart.NOT_NEEDED
-        locked.save(update_fields=["status", "finished_at", "error", "restart_status"])
-        locked.entries.update(status=ConfigurationChange.Status.ROLLED_BACK)
-        _record(
-            locked,
-            "dbops.configuration.rolled_back",
-            {"reason": reason, "not_restored": problems},
-            AuditEvent.Outcome.FAILURE,
-        )
+    locked = ConfigurationChangeSet.objects.select_for_update().get(pk=change_set.pk)
+    locked.status = (
+        ConfigurationChangeSet.Status.FAILED
+        if problems
+        else ConfigurationChangeSet.Status.ROLLED_BACK
+    )
+    locked.finished_at = timezone.now()
+    locked.error = reason + (f"\nNot restored: {'; '.join(problems)}" if problems else "")
+    locked.restart_status = ConfigurationChangeSet.Restart.NOT_NEEDED
+    locked.save(update_fields=["status", "finished_at", "error", "restart_status"])
+    locked.entries.update(status=ConfigurationChange.Status.ROLLED_BACK)
+    _record(
+        locked,
+        "dbops.configuration.rolled_back",
+        {"reason": reason, "not_restored": problems},
+        AuditEvent.Outcome.FAILURE,
+    )
 
 
 # --- rules (admin) -------------------------------------------------------------------------
 
 
+@service
 def configuration_rule_save(
     *, rule: ConfigurationRule, by, changed: list[str], created: bool
 ) -> ConfigurationRule:
-    with transaction.atomic():
-        rule.full_clean()
-        rule.save()
-        audit_record(
-            action="dbops.configuration_rule.created"
-            if created
-            else "dbops.configuration_rule.updated",
-            user=by,
-            obj=rule,
-            details={
-                "code": rule.code,
-                "fields": changed,
-                "rule_type": rule.rule_type,
-                "parameter": rule.parameter,
-                "minimum": rule.minimum,
-                "maximum": rule.maximum,
-                "factor": str(rule.factor) if rule.factor is not None else None,
-                "share_percent": rule.share_percent,
-                "headroom_percent": rule.headroom_percent,
-                "enabled": rule.enabled,
-            },
-        )
+    rule.full_clean()
+    rule.save()
+    audit_record(
+        action="dbops.configuration_rule.created"
+        if created
+        else "dbops.configuration_rule.updated",
+        user=by,
+        obj=rule,
+        details={
+            "code": rule.code,
+            "fields": changed,
+            "rule_type": rule.rule_type,
+            "parameter": rule.parameter,
+            "minimum": rule.minimum,
+            "maximum": rule.maximum,
+            "factor": str(rule.factor) if rule.factor is not None else None,
+            "share_percent": rule.share_percent,
+            "headroom_percent": rule.headroom_percent,
+            "enabled": rule.enabled,
+        },
+    )
     return rule
 
 
+@service
 def configuration_rule_delete(*, rule: ConfigurationRule, by) -> None:
-    with transaction.atomic():
-        audit_record(
-            action="dbops.configuration_rule.deleted",
-            user=by,
-            obj=rule,
-            details={"code": rule.code, "rule_type": rule.rule_type},
-        )
-        rule.delete()
+    audit_record(
+        action="dbops.configuration_rule.deleted",
+        user=by,
+        obj=rule,
+        details={"code": rule.code, "rule_type": rule.rule_type},
+    )
+    rule.delete()

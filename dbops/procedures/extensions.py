@@ -10,10 +10,12 @@ from psycopg import sql
 
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget
-from dbops.procedures.common import (
-    TargetForm,
+from dbops.procedures.checks import (
     check_connections,
     check_target_lock,
+)
+from dbops.procedures.common import (
+    TargetForm,
     close_conn,
     fetch,
     notify_stakeholders,

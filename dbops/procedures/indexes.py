@@ -11,14 +11,16 @@ from django import forms
 from dbops import analysis, stats
 from dbops.connections import query_failure
 from dbops.models import IndexSuggestion
-from dbops.procedures.common import (
-    ProgressWatcher,
+from dbops.procedures.checks import (
     check_connections,
     check_locks,
     check_target_lock,
+    make_disk_check,
+)
+from dbops.procedures.common import (
+    ProgressWatcher,
     close_conn,
     fetch,
-    make_disk_check,
     notify_stakeholders,
     open_conn,
 )

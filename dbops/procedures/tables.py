@@ -15,19 +15,21 @@ from django import forms
 from psycopg import sql
 
 from dbops.models import DatabaseTarget
+from dbops.procedures.checks import (
+    check_connections,
+    check_locks,
+    check_target_lock,
+    make_disk_check,
+)
 from dbops.procedures.common import (
     Table,
     TableMaintenanceForm,
     after,
     baseline,
-    check_connections,
-    check_locks,
-    check_target_lock,
     close_conn,
     fetch,
     flush_and_read,
     jsonable,
-    make_disk_check,
     notify_stakeholders,
     open_conn,
     processed,

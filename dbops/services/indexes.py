@@ -4,7 +4,7 @@ one transaction; after the build, the statement's new mean time is recorded."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
 import psycopg
 from django.utils import timezone
@@ -15,41 +15,15 @@ from dbops import analysis, stats
 from dbops.advisor.ddl import candidate_sql
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget, IndexSuggestion, QueryStatsSnapshot
+from dbops.selectors import next_routine_slot, proposal_tenants
 from dbops.services.common import check_visible, require_operator, role_used
-from dbops.services.snapshots import SnapshotData, read_snapshot, store_snapshot
+from dbops.services.snapshots import store_snapshot
 from maintenance.services import change_procedure_add
 from portal.audit import audit_record
 from portal.errors import Invalid
-from portal.models import Tenant
-from portal.permissions import visible_tenants
 from portal.transactions import service
 
 PROPOSAL_WINDOW_MINUTES = 60
-PROPOSAL_LEAD = timedelta(days=2)
-
-
-def next_routine_slot(now: datetime) -> datetime:
-    """The first Sunday 01:00 UTC (the routine window) at least PROPOSAL_LEAD ahead."""
-    earliest = (now + PROPOSAL_LEAD).astimezone(UTC)
-    day = earliest.date()
-    while True:
-        start = datetime.combine(day, time(1, 0), tzinfo=UTC)
-        if day.weekday() == 6 and start >= earliest:
-            return start
-        day += timedelta(days=1)
-
-
-def proposal_tenants(target: DatabaseTarget, by) -> list[Tenant]:
-    """The target's tenants the proposer may see; for a shared database (no tenants
-    named) the first tenant the proposer may see, to be corrected on the draft."""
-    visible = visible_tenants(by)
-    named = list(target.tenants.filter(pk__in=visible.values("pk")).order_by("name"))
-    if named:
-        return named
-    first = visible.order_by("name").first()
-    if first is None:
-        raise Invalid("You may see no tenant, so a change naming one cannot be filed.")
-    return [first]
 
 
 def _free_index_name(conn: psycopg.Connection, suggestion: analysis.Suggestion) -> str:
@@ -143,7 +117,7 @@ def index_suggestion_propose(
                     "The statement is no longer in pg_stat_statements; reload the query page."
                 )
             index = _free_index_name(conn, suggestion)
-            baseline = read_snapshot(conn)
+            baseline = stats.read_snapshot(conn)
     except TargetUnavailable as exc:
         raise Invalid(exc.message) from None
     except psycopg.Error as exc:
@@ -168,7 +142,7 @@ def _propose_store(
     suggestion: analysis.Suggestion,
     current: analysis.Statement,
     index: str,
-    baseline: SnapshotData,
+    baseline: stats.SnapshotData,
     by,
     now: datetime,
 ) -> ChangeRequest:
@@ -191,7 +165,9 @@ def _propose_store(
         services=[],
         tenants=proposal_tenants(target, by),
     )
-    snapshot = store_snapshot(target, baseline, QueryStatsSnapshot.Trigger.PROPOSAL)
+    snapshot = store_snapshot(
+        target=target, data=baseline, trigger=QueryStatsSnapshot.Trigger.PROPOSAL
+    )
     record = IndexSuggestion.objects.create(
         target=target,
         change=change,

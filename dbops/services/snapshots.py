@@ -4,13 +4,11 @@ and at proposals, kept for trends and before/after comparisons."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import psycopg
 from django.utils import timezone
 
-from dbops import analysis, sqlfiles, stats
+from dbops import stats
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget, QueryStatsSnapshot, StatementStat, TableStat
 from portal.audit import audit_record
@@ -18,30 +16,10 @@ from portal.models import AuditEvent
 from portal.transactions import service
 
 
-@dataclass
-class SnapshotData:
-    taken_at: datetime
-    statements_available: bool = False
-    stats_reset: datetime | None = None
-    statements: list[analysis.Statement] = field(default_factory=list)
-    tables: list[dict] = field(default_factory=list)
-    connections_used: int | None = None
-    error: str = ""
-
-
-def read_snapshot(conn: psycopg.Connection) -> SnapshotData:
-    data = SnapshotData(taken_at=timezone.now())
-    status = stats.statements_status(conn)
-    if status.available:
-        data.statements_available = True
-        data.statements = stats.statements_for_snapshot(conn, status)
-        data.stats_reset = stats.statements_reset_at(conn, status)
-    data.tables = stats.tables_for_snapshot(conn)
-    data.connections_used = conn.execute(sqlfiles.load("proc_connections")).fetchone()[0]
-    return data
-
-
-def store_snapshot(target: DatabaseTarget, data: SnapshotData, trigger: str) -> QueryStatsSnapshot:
+@service
+def store_snapshot(
+    target: DatabaseTarget, data: stats.SnapshotData, trigger: str
+) -> QueryStatsSnapshot:
     snapshot = QueryStatsSnapshot.objects.create(
         target=target,
         taken_at=data.taken_at,
@@ -92,17 +70,17 @@ def stats_snapshot_take(
     still gets a snapshot row, carrying the reason, so gaps in a trend are explained."""
     try:
         with connect(target) as conn:
-            data = read_snapshot(conn)
+            data = stats.read_snapshot(conn)
     except TargetUnavailable as exc:
-        data = SnapshotData(taken_at=timezone.now(), error=exc.message)
+        data = stats.SnapshotData(taken_at=timezone.now(), error=exc.message)
     except psycopg.Error as exc:
-        data = SnapshotData(taken_at=timezone.now(), error=query_failure(exc))
+        data = stats.SnapshotData(taken_at=timezone.now(), error=query_failure(exc))
     return _snapshot_store(target=target, data=data, trigger=trigger, by=by)
 
 
 @service
-def _snapshot_store(*, target, data: SnapshotData, trigger: str, by) -> QueryStatsSnapshot:
-    snapshot = store_snapshot(target, data, trigger)
+def _snapshot_store(*, target, data: stats.SnapshotData, trigger: str, by) -> QueryStatsSnapshot:
+    snapshot = store_snapshot(target=target, data=data, trigger=trigger)
     audit_record(
         action="dbops.stats.snapshot",
         user=by,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from dbops.models import DatabaseTarget
@@ -13,10 +12,12 @@ from dbops.tuning.metrics import Sample
 from dbops.tuning.models import TuningAdjustment, TuningSample, TuningSession
 from portal.audit import audit_record
 from portal.models import AuditEvent
+from portal.transactions import service
 
 WORKER = "worker"
 
 
+@service
 def tuning_session_start(
     *,
     run_id: int,
@@ -31,26 +32,26 @@ def tuning_session_start(
     host_metrics: bool = False,
     adjustments: list[list[list[str]]] | None = None,
 ) -> TuningSession:
-    with transaction.atomic(durable=True):
-        session = TuningSession.objects.create(
-            run_id=run_id,
-            target=target,
-            change_set=change_set,
-            purpose=purpose,
-            resource=resource,
-            metric=metric,
-            higher_is_better=higher_is_better,
-            workload=workload or {},
-            settings=settings or {},
-            host_metrics=host_metrics,
-        )
-        TuningAdjustment.objects.bulk_create(
-            TuningAdjustment(session=session, position=n, entries=entries)
-            for n, entries in enumerate(adjustments or [], start=1)
-        )
+    session = TuningSession.objects.create(
+        run_id=run_id,
+        target=target,
+        change_set=change_set,
+        purpose=purpose,
+        resource=resource,
+        metric=metric,
+        higher_is_better=higher_is_better,
+        workload=workload or {},
+        settings=settings or {},
+        host_metrics=host_metrics,
+    )
+    TuningAdjustment.objects.bulk_create(
+        TuningAdjustment(session=session, position=n, entries=entries)
+        for n, entries in enumerate(adjustments or [], start=1)
+    )
     return session
 
 
+@service
 def tuning_sample_record(
     *,
     session: TuningSession,
@@ -58,19 +59,19 @@ def tuning_sample_record(
     sample: Sample,
     adjustment: TuningAdjustment | None = None,
 ) -> TuningSample:
-    with transaction.atomic(durable=True):
-        locked = TuningSession.objects.select_for_update().get(pk=session.pk)
-        seq = locked.samples.count() + 1
-        return TuningSample.objects.create(
-            session=locked,
-            adjustment=adjustment,
-            phase=phase,
-            seq=seq,
-            taken_at=timezone.now(),
-            **sample.as_dict(),
-        )
+    locked = TuningSession.objects.select_for_update().get(pk=session.pk)
+    seq = locked.samples.count() + 1
+    return TuningSample.objects.create(
+        session=locked,
+        adjustment=adjustment,
+        phase=phase,
+        seq=seq,
+        taken_at=timezone.now(),
+        **sample.as_dict(),
+    )
 
 
+@service
 def tuning_adjustment_decide(
     *,
     adjustment: TuningAdjustment,
@@ -83,38 +84,38 @@ def tuning_adjustment_decide(
     stabilised: bool = False,
     waited: float | None = None,
 ) -> TuningAdjustment:
-    with transaction.atomic(durable=True):
-        locked = (
-            TuningAdjustment.objects.select_for_update()
-            .select_related("session__run__change")
-            .get(pk=adjustment.pk)
-        )
-        locked.status = status
-        locked.message = message[:5000]
-        locked.change_set = change_set
-        locked.reference_median = reference
-        locked.median = median
-        locked.improvement_percent = improvement
-        locked.stabilised = stabilised
-        locked.stabilise_seconds = waited
-        locked.save()
-        audit_record(
-            action=f"dbops.tuning.adjustment_{status.lower()}",
-            username=WORKER,
-            obj=locked.session.run.change,
-            details={
-                "session": locked.session_id,
-                "adjustment": locked.position,
-                "entries": locked.entries,
-                "median": median,
-                "reference": reference,
-                "improvement_percent": improvement,
-                "message": message[:1000],
-            },
-        )
+    locked = (
+        TuningAdjustment.objects.select_for_update()
+        .select_related("session__run__change")
+        .get(pk=adjustment.pk)
+    )
+    locked.status = status
+    locked.message = message[:5000]
+    locked.change_set = change_set
+    locked.reference_median = reference
+    locked.median = median
+    locked.improvement_percent = improvement
+    locked.stabilised = stabilised
+    locked.stabilise_seconds = waited
+    locked.save()
+    audit_record(
+        action=f"dbops.tuning.adjustment_{status.lower()}",
+        username=WORKER,
+        obj=locked.session.run.change,
+        details={
+            "session": locked.session_id,
+            "adjustment": locked.position,
+            "entries": locked.entries,
+            "median": median,
+            "reference": reference,
+            "improvement_percent": improvement,
+            "message": message[:1000],
+        },
+    )
     return locked
 
 
+@service
 def tuning_session_finish(
     *,
     session: TuningSession,
@@ -124,37 +125,34 @@ def tuning_session_finish(
     final: float | None = None,
     improvement: float | None = None,
 ) -> TuningSession:
-    with transaction.atomic(durable=True):
-        locked = (
-            TuningSession.objects.select_for_update()
-            .select_related("run__change")
-            .get(pk=session.pk)
+    locked = (
+        TuningSession.objects.select_for_update().select_related("run__change").get(pk=session.pk)
+    )
+    locked.status = status
+    locked.message = message[:5000]
+    if baseline is not None:
+        locked.baseline_median = baseline
+    if final is not None:
+        locked.final_median = final
+    if improvement is not None:
+        locked.improvement_percent = improvement
+    locked.finished_at = timezone.now()
+    locked.save()
+    if locked.purpose == TuningSession.Purpose.TUNING:
+        audit_record(
+            action="dbops.tuning.finished",
+            username=WORKER,
+            obj=locked.run.change,
+            outcome=AuditEvent.Outcome.SUCCESS
+            if status == TuningSession.Status.COMPLETED
+            else AuditEvent.Outcome.FAILURE,
+            details={
+                "session": locked.pk,
+                "metric": locked.metric,
+                "baseline_median": locked.baseline_median,
+                "final_median": locked.final_median,
+                "improvement_percent": locked.improvement_percent,
+                "message": message[:1000],
+            },
         )
-        locked.status = status
-        locked.message = message[:5000]
-        if baseline is not None:
-            locked.baseline_median = baseline
-        if final is not None:
-            locked.final_median = final
-        if improvement is not None:
-            locked.improvement_percent = improvement
-        locked.finished_at = timezone.now()
-        locked.save()
-        if locked.purpose == TuningSession.Purpose.TUNING:
-            audit_record(
-                action="dbops.tuning.finished",
-                username=WORKER,
-                obj=locked.run.change,
-                outcome=AuditEvent.Outcome.SUCCESS
-                if status == TuningSession.Status.COMPLETED
-                else AuditEvent.Outcome.FAILURE,
-                details={
-                    "session": locked.pk,
-                    "metric": locked.metric,
-                    "baseline_median": locked.baseline_median,
-                    "final_median": locked.final_median,
-                    "improvement_percent": locked.improvement_percent,
-                    "message": message[:1000],
-                },
-            )
     return locked

@@ -18,6 +18,7 @@ from maintenance.security.models import Advisory, AdvisoryPackage
 from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
 from portal.models import AuditEvent
+from portal.transactions import service
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class ImportSummary:
         )
 
 
+@service
 def advisories_import(
     *,
     data: bytes,
@@ -65,67 +67,66 @@ def advisories_import(
     summary = ImportSummary(name=name, sha256=hashlib.sha256(data).hexdigest())
     keys: set[tuple[str, str]] = set()
     ids: list[int] = []
-    with transaction.atomic(durable=True):
-        for record in records:
-            existing = Advisory.objects.select_for_update().filter(osv_id=record.osv_id).first()
-            if existing is not None and existing.modified >= record.modified:
-                summary.unchanged.append(record.osv_id)
-                continue
-            values = {
-                "aliases": record.aliases,
-                "summary": record.summary,
-                "details": record.details,
-                "severity": record.severity,
-                "severity_rank": osv.SEVERITY_RANK[record.severity],
-                "cvss_vector": record.cvss_vector,
-                "cvss_score": record.cvss_score,
-                "published": record.published,
-                "modified": record.modified,
-                "withdrawn": record.withdrawn,
-                "source": source,
-                "source_name": name,
-                "sha256": summary.sha256,
-                "raw": record.raw,
-                "imported_at": now,
-                "imported_by": by if by is not None and by.is_authenticated else None,
-            }
-            if existing is None:
-                advisory = Advisory.objects.create(osv_id=record.osv_id, **values)
-                summary.created.append(record.osv_id)
-            else:
-                for key, value in values.items():
-                    setattr(existing, key, value)
-                existing.save()
-                existing.packages.all().delete()
-                advisory = existing
-                summary.updated.append(record.osv_id)
-            AdvisoryPackage.objects.bulk_create(
-                AdvisoryPackage(
-                    advisory=advisory,
-                    ecosystem=p.ecosystem,
-                    name=p.name,
-                    ranges=p.ranges,
-                    versions=p.versions,
-                )
-                for p in record.packages
+    for record in records:
+        existing = Advisory.objects.select_for_update().filter(osv_id=record.osv_id).first()
+        if existing is not None and existing.modified >= record.modified:
+            summary.unchanged.append(record.osv_id)
+            continue
+        values = {
+            "aliases": record.aliases,
+            "summary": record.summary,
+            "details": record.details,
+            "severity": record.severity,
+            "severity_rank": osv.SEVERITY_RANK[record.severity],
+            "cvss_vector": record.cvss_vector,
+            "cvss_score": record.cvss_score,
+            "published": record.published,
+            "modified": record.modified,
+            "withdrawn": record.withdrawn,
+            "source": source,
+            "source_name": name,
+            "sha256": summary.sha256,
+            "raw": record.raw,
+            "imported_at": now,
+            "imported_by": by if by is not None and by.is_authenticated else None,
+        }
+        if existing is None:
+            advisory = Advisory.objects.create(osv_id=record.osv_id, **values)
+            summary.created.append(record.osv_id)
+        else:
+            for key, value in values.items():
+                setattr(existing, key, value)
+            existing.save()
+            existing.packages.all().delete()
+            advisory = existing
+            summary.updated.append(record.osv_id)
+        AdvisoryPackage.objects.bulk_create(
+            AdvisoryPackage(
+                advisory=advisory,
+                ecosystem=p.ecosystem,
+                name=p.name,
+                ranges=p.ranges,
+                versions=p.versions,
             )
-            keys |= {(p.ecosystem, p.name) for p in record.packages}
-            ids.append(advisory.pk)
-        summary.components = exposures_refresh_for(keys, ids) if ids else 0
-        audit_record(
-            action="security.advisories_imported",
-            user=by,
-            object_type="maintenance.advisory",
-            object_id=name[:64],
-            details={
-                "file": name,
-                "source": source,
-                "sha256": summary.sha256,
-                "created": summary.created,
-                "updated": summary.updated,
-                "unchanged": summary.unchanged,
-            },
+            for p in record.packages
         )
+        keys |= {(p.ecosystem, p.name) for p in record.packages}
+        ids.append(advisory.pk)
+    summary.components = exposures_refresh_for(keys, ids) if ids else 0
+    audit_record(
+        action="security.advisories_imported",
+        user=by,
+        object_type="maintenance.advisory",
+        object_id=name[:64],
+        details={
+            "file": name,
+            "source": source,
+            "sha256": summary.sha256,
+            "created": summary.created,
+            "updated": summary.updated,
+            "unchanged": summary.unchanged,
+        },
+    )
     return summary
 
 
@@ -149,7 +150,7 @@ def advisories_import_directory() -> dict[str, int]:
         except Invalid as exc:
             _move(path, base / "rejected" / f"{stamp}-{path.name}")
             (base / "rejected" / f"{stamp}-{path.name}.error.txt").write_text(exc.message + "\n")
-            with transaction.atomic(durable=True):
+            with transaction.atomic():
                 audit_record(
                     action="security.advisories_rejected",
                     object_type="maintenance.advisory",

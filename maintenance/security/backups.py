@@ -19,6 +19,7 @@ from maintenance.security.executors.base import BackupFile, UpdateFailed
 from maintenance.security.models import ComponentBackup
 from portal.audit import audit_record
 from portal.models import Component
+from portal.transactions import service
 
 logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -33,6 +34,7 @@ def sha256_of(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+@service
 def backup_store(
     *, local: BackupFile, component: Component, run_id: int | None, change=None
 ) -> ComponentBackup:
@@ -42,28 +44,27 @@ def backup_store(
     name = f"security-backups/{component.pk}/{now:%Y%m%dT%H%M%S}-run{run_id or 0}-{local.path.name}"
     with local.path.open("rb") as fh:
         stored = default_storage.save(name, File(fh))
-    with transaction.atomic(durable=True):
-        backup = ComponentBackup.objects.create(
-            component=component,
-            run_id=run_id,
-            kind=local.kind,
-            file=stored,
-            sha256=sha,
-            size_bytes=size,
-            metadata=local.metadata,
-            created_at=now,
-        )
-        audit_record(
-            action="security.backup_stored",
-            obj=change if change is not None else component,
-            details={
-                "backup": backup.pk,
-                "component": component.name,
-                "kind": local.kind,
-                "sha256": sha,
-                "size_bytes": size,
-            },
-        )
+    backup = ComponentBackup.objects.create(
+        component=component,
+        run_id=run_id,
+        kind=local.kind,
+        file=stored,
+        sha256=sha,
+        size_bytes=size,
+        metadata=local.metadata,
+        created_at=now,
+    )
+    audit_record(
+        action="security.backup_stored",
+        obj=change if change is not None else component,
+        details={
+            "backup": backup.pk,
+            "component": component.name,
+            "kind": local.kind,
+            "sha256": sha,
+            "size_bytes": size,
+        },
+    )
     return backup
 
 
@@ -99,7 +100,7 @@ def backups_prune(*, now: datetime | None = None, limit: int = 500) -> int:
         except OSError:
             logger.exception("could not delete backup file %s", backup.file.name)
             continue
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             ComponentBackup.objects.filter(pk=backup.pk).update(pruned_at=now)
             audit_record(
                 action="security.backup_pruned",

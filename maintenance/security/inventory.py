@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from maintenance.security import executors, selectors, versions
@@ -26,6 +25,7 @@ from maintenance.security.models import (
 from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
 from portal.models import AuditEvent
+from portal.transactions import service
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ def _discover(executor: ComponentExecutor) -> tuple[list[Installed] | None, str]
         return None, str(getattr(exc, "message", exc))
 
 
+@service
 def inventory_refresh(
     *, executor: ComponentExecutor, by=None, run_id: int | None = None, now: datetime | None = None
 ) -> ComponentExecutor:
@@ -58,35 +59,34 @@ def inventory_refresh(
     found, error = _discover(executor)
     now = now or timezone.now()
     source = VersionChange.Source.UPDATE if run_id else VersionChange.Source.DISCOVERY
-    with transaction.atomic(durable=True):
-        locked = (
-            ComponentExecutor.objects.select_for_update()
-            .select_related("component")
-            .get(pk=executor.pk)
+    locked = (
+        ComponentExecutor.objects.select_for_update()
+        .select_related("component")
+        .get(pk=executor.pk)
+    )
+    if found is None:
+        locked.last_error = error[:2000]
+        locked.save(update_fields=["last_error"])
+        audit_record(
+            action="security.inventory_failed",
+            user=by,
+            obj=locked.component,
+            outcome=AuditEvent.Outcome.FAILURE,
+            details={"error": error[:500]},
         )
-        if found is None:
-            locked.last_error = error[:2000]
-            locked.save(update_fields=["last_error"])
+    else:
+        changes = _record(locked, found, now=now, source=source, run_id=run_id)
+        locked.last_refreshed_at = now
+        locked.last_error = ""
+        locked.save(update_fields=["last_refreshed_at", "last_error"])
+        if by is not None or changes:
             audit_record(
-                action="security.inventory_failed",
+                action="security.inventory_refreshed",
                 user=by,
                 obj=locked.component,
-                outcome=AuditEvent.Outcome.FAILURE,
-                details={"error": error[:500]},
+                details={"packages": len(found), "changes": changes[:50]},
             )
-        else:
-            changes = _record(locked, found, now=now, source=source, run_id=run_id)
-            locked.last_refreshed_at = now
-            locked.last_error = ""
-            locked.save(update_fields=["last_refreshed_at", "last_error"])
-            if by is not None or changes:
-                audit_record(
-                    action="security.inventory_refreshed",
-                    user=by,
-                    obj=locked.component,
-                    details={"packages": len(found), "changes": changes[:50]},
-                )
-            exposures_refresh(executor=locked, now=now)
+        exposures_refresh(executor=locked, now=now)
     if found is None and by is not None:
         raise Invalid(f"Discovery on {executor.component} failed: {error}")
     return locked

@@ -25,6 +25,7 @@ from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
 from portal.models import AuditEvent, Component, Tenant
 from portal.permissions import visible_tenants
+from portal.transactions import service
 
 PROCEDURE_KIND = "security_update"
 PROPOSAL_LEAD = timedelta(hours=24)
@@ -83,6 +84,7 @@ def component_executor_register(
     return row
 
 
+@service
 def update_result_record(
     *,
     run_id: int,
@@ -93,47 +95,46 @@ def update_result_record(
     started_at: datetime,
 ) -> UpdateResult:
     """One component's outcome in a run, audited on the change it belongs to."""
-    with transaction.atomic(durable=True):
-        row = UpdateResult.objects.create(
-            run_id=run_id,
-            position=result["position"],
-            component_id=update.component_id,
-            executor_kind=update.executor,
-            ecosystem=update.ecosystem,
-            package=update.package,
-            planned_from=update.current_version,
-            target_version=update.target_version,
-            version_before=result["version_before"],
-            version_after=result["version_after"],
-            status=result["status"],
-            failed_step=result["failed_step"],
-            error=result["error"][:20_000],
-            output=output[-200_000:],
-            patches=result["patches"],
-            backup=backup,
-            started_at=started_at,
-            finished_at=timezone.now(),
-        )
-        change = ChangeRequest.objects.filter(runs__pk=run_id).first()
-        audit_record(
-            action=f"security.update_{result['status'].lower()}",
-            obj=change,
-            outcome=(
-                AuditEvent.Outcome.SUCCESS
-                if result["status"] == UpdateResult.Status.SUCCESS
-                else AuditEvent.Outcome.FAILURE
-            ),
-            details={
-                "component": update.component,
-                "package": update.package,
-                "version_before": result["version_before"],
-                "version_after": result["version_after"],
-                "failed_step": result["failed_step"],
-                "error": result["error"][:500],
-                "backup_sha256": result["backup_sha256"],
-                "run": run_id,
-            },
-        )
+    row = UpdateResult.objects.create(
+        run_id=run_id,
+        position=result["position"],
+        component_id=update.component_id,
+        executor_kind=update.executor,
+        ecosystem=update.ecosystem,
+        package=update.package,
+        planned_from=update.current_version,
+        target_version=update.target_version,
+        version_before=result["version_before"],
+        version_after=result["version_after"],
+        status=result["status"],
+        failed_step=result["failed_step"],
+        error=result["error"][:20_000],
+        output=output[-200_000:],
+        patches=result["patches"],
+        backup=backup,
+        started_at=started_at,
+        finished_at=timezone.now(),
+    )
+    change = ChangeRequest.objects.filter(runs__pk=run_id).first()
+    audit_record(
+        action=f"security.update_{result['status'].lower()}",
+        obj=change,
+        outcome=(
+            AuditEvent.Outcome.SUCCESS
+            if result["status"] == UpdateResult.Status.SUCCESS
+            else AuditEvent.Outcome.FAILURE
+        ),
+        details={
+            "component": update.component,
+            "package": update.package,
+            "version_before": result["version_before"],
+            "version_after": result["version_after"],
+            "failed_step": result["failed_step"],
+            "error": result["error"][:500],
+            "backup_sha256": result["backup_sha256"],
+            "run": run_id,
+        },
+    )
     return row
 
 
@@ -190,6 +191,7 @@ def _tenants_for(row: ComponentExecutor, by) -> list[Tenant]:
     return [first]
 
 
+@service
 def security_update_propose(
     *, exposure: Exposure, by, now: datetime | None = None
 ) -> ChangeRequest:
@@ -288,17 +290,16 @@ def security_update_propose(
         tenants=_tenants_for(row, by),
     )
     change_procedure_add(change=change, by=by, kind=PROCEDURE_KIND, params=params)
-    with transaction.atomic(durable=True):
-        audit_record(
-            action="security.update_proposed",
-            user=by,
-            obj=change,
-            details={
-                "component": component.name,
-                "package": exposure.package,
-                "from": update.current_version,
-                "to": target,
-                "advisories": [e.advisory.osv_id for e in fixed],
-            },
-        )
+    audit_record(
+        action="security.update_proposed",
+        user=by,
+        obj=change,
+        details={
+            "component": component.name,
+            "package": exposure.package,
+            "from": update.current_version,
+            "to": target,
+            "advisories": [e.advisory.osv_id for e in fixed],
+        },
+    )
     return change

@@ -41,10 +41,12 @@ SETTLED_STATES = (
 )
 
 
+@service
 def advance_later(execution_id: int) -> None:
     outbox_enqueue(task_name="maintenance.advance_execution", args=[execution_id])
 
 
+@service
 def issue_record(
     execution: MaintenanceExecution,
     kind: str,
@@ -139,7 +141,7 @@ def start_due_windows(*, now: datetime | None = None) -> int:
     return started
 
 
-def refresh_counts(execution: MaintenanceExecution) -> None:
+def _refresh_counts(execution: MaintenanceExecution) -> None:
     """Seed procedures {total, completed, failed}: the latest attempt of each."""
     latest: dict[int, str] = {}
     for run in ProcedureRun.objects.filter(execution=execution).order_by("procedure_id", "attempt"):
@@ -171,7 +173,7 @@ def execution_advance(*, execution_id: int, now: datetime | None = None) -> str:
         if outcome != "done":
             result = outcome
             break
-    refresh_counts(execution)
+    _refresh_counts(execution)
     if result == "finished":
         _finish(execution, now=now)
     return result

@@ -3,7 +3,6 @@ recipient), by e-mail and in-app."""
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -14,16 +13,8 @@ from maintenance.selectors import notice_body, window_stakeholders
 from portal.models import UserPreference
 from portal.notifications import notify
 from portal.outbox import outbox_enqueue
+from portal.timefmt import zoned
 from portal.transactions import service
-
-
-def zoned(moment: datetime, tzname: str) -> str:
-    """A time with the zone it is in named, e.g. "2026-12-06 02:00 CET"."""
-    try:
-        zone = zoneinfo.ZoneInfo(tzname or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _subject(window: MaintenanceWindow, tzname: str) -> str:

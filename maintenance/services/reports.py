@@ -54,6 +54,7 @@ def _store(*, execution_id: int, filename: str, pdf: bytes, context: dict) -> Ma
     return locked
 
 
+@service
 def on_change_moved(change) -> None:
     """Listener (``changes.hooks``): a change in a finished window moved on, so that
     window's stored report is generated again."""

@@ -4,8 +4,6 @@ started outlives its worker unowned."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 from datetime import datetime, timedelta
 
@@ -16,6 +14,7 @@ from django_fsm import ConcurrentTransition
 from changes.models import State
 from maintenance import access
 from maintenance.models import MaintenanceIssue, ProcedureRun, ScheduledChange, StepRun
+from maintenance.processes import end_process_group, process_group_alive
 from maintenance.selectors import window_stakeholders
 from maintenance.services.execution import advance_later, issue_record
 from portal.audit import audit_record
@@ -199,6 +198,7 @@ def step_complete(*, step: StepRun, by, evidence: str, passed: bool = True) -> S
 # --- processes a step started -------------------------------------------------------------
 
 
+@service
 def step_process_record(*, step_id: int, pid: int | None = None, backend_pid: int | None = None):
     """Note on the step what it started (a script's process group, a statement's
     backend), so a reaper or a retry can end it. A plain write, no audit: the step's
@@ -209,34 +209,6 @@ def step_process_record(*, step_id: int, pid: int | None = None, backend_pid: in
     if backend_pid is not None:
         fields["backend_pid"] = backend_pid
     StepRun.objects.filter(pk=step_id).update(**fields)
-
-
-def process_group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def end_process_group(pgid: int, *, grace: float = 5.0) -> bool:
-    """SIGTERM the group, then SIGKILL what is left after ``grace`` seconds. True when
-    the group is gone."""
-    import time
-
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not process_group_alive(pgid):
-                return True
-            time.sleep(0.1)
-    return not process_group_alive(pgid)
 
 
 def _end_what_it_started(run: ProcedureRun) -> list[str]:

@@ -267,6 +267,7 @@ def _mirror_committee_decision(approval: Approval, *, now: datetime) -> None:
         _settle(window)
 
 
+@service
 def on_change_approval_decided(approval: Approval, *, by, now) -> None:
     """Listener registered with ``changes.hooks`` (see MaintenanceConfig.ready)."""
     if approval.phase == Approval.Phase.PRE and approval.change.state in (

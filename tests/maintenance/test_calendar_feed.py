@@ -12,8 +12,8 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from maintenance.calendar_feed import PAST, feed_render
+from maintenance.calendar_selectors import active_feed_token
 from maintenance.calendar_services import (
-    active_feed_token,
     calendar_token_create,
     calendar_token_revoke,
     calendar_token_rotate,
