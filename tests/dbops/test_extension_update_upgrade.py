@@ -55,8 +55,8 @@ def test_a_failed_upgrade_restores_the_dump_and_the_old_version(
     hstore_db.run(
         "CREATE FUNCTION refuse() RETURNS event_trigger LANGUAGE plpgsql AS "
         "$$ BEGIN RAISE EXCEPTION 'extension updates are frozen'; END $$",
-        "CREATE EVENT TRIGGER no_extension_updates ON ddl_command_end WHEN TAG IN ('ALTER EXTENSION') "
-        "EXECUTE FUNCTION refuse()",
+        "CREATE EVENT TRIGGER no_extension_updates ON ddl_command_end"
+        " WHEN TAG IN ('ALTER EXTENSION') EXECUTE FUNCTION refuse()",
     )
     before = _state(hstore_db)
     target = make_target(name="catalog-db")
