@@ -107,3 +107,33 @@ class ChangeRequestFactory(factory.django.DjangoModelFactory):
     def tenants(self, create, extracted, **kwargs):
         if create:
             self.tenants.set(extracted if extracted is not None else [TenantFactory()])
+
+
+class ApprovalFactory(factory.django.DjangoModelFactory):
+    """One role's approval of a change; the role's group may decide it, as when the
+    policy opens a review (``changes.services.review``)."""
+
+    class Meta:
+        model = "changes.Approval"
+        skip_postgeneration_save = True
+
+    change = factory.SubFactory(ChangeRequestFactory)
+    role = "SECURITY"
+    phase = "PRE"
+
+    @factory.post_generation
+    def grant(self, create, extracted, **kwargs):
+        if create:
+            assign_perm(self.permission, Group.objects.get(name=self.role), self)
+
+
+RETROACTIVE_ROLES = ("SECURITY", "ENGINEERING", "OPERATIONS", "COMPLIANCE")
+
+
+def urgent_change(*, state: str, retroactive=RETROACTIVE_ROLES, **kwargs):
+    """An urgent change (Emergency Committee) in ``state`` with its retroactive reviews
+    open, as the default policy requires them."""
+    change = ChangeRequestFactory(state=state, category="URGENT", risk_level="CRITICAL", **kwargs)
+    for role in retroactive:
+        ApprovalFactory(change=change, role=role, phase="RETROACTIVE")
+    return change

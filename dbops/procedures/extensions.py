@@ -21,6 +21,7 @@ from dbops.procedures.common import (
     notify_stakeholders,
     open_conn,
 )
+from dbops.security import upgrade as extension_backup
 from maintenance.procedures import register
 from maintenance.procedures.base import Figure, Procedure, RunContext, StepFailed, StepSpec
 
@@ -63,9 +64,13 @@ def installed_version(ctx: RunContext) -> tuple[str | None, str | None]:
 class Upgrade(Procedure):
     kind = "db_upgrade"
     label = "UPGRADE (extension)"
-    description = "ALTER EXTENSION … UPDATE [TO version]; records the versions before/after."
+    description = (
+        "pg_dump backup, ALTER EXTENSION … UPDATE [TO version], the versions before/after; "
+        "a failure restores the dump."
+    )
     form_class = UpgradeForm
     default_impact = "MEDIUM"
+    has_rollback = True
 
     def to_json(self, cleaned):
         return {
@@ -119,8 +124,13 @@ class Upgrade(Procedure):
 
         return [
             StepSpec("Notify stakeholders", notify_stakeholders),
+            StepSpec("Back up the database (pg_dump)", extension_backup.backup_step),
             StepSpec(f"Update {ctx.params['extension']}", update),
         ]
+
+    def rollback(self, ctx):
+        # The security-update executor's rollback: restore the dump taken before the update.
+        return extension_backup.rollback_steps(ctx)
 
     def verify(self, ctx):
         def check(c: RunContext) -> dict[str, Any]:
@@ -145,3 +155,4 @@ class Upgrade(Procedure):
 
     def cleanup(self, ctx):
         close_conn(ctx)
+        extension_backup.cleanup(ctx)

@@ -224,3 +224,14 @@ def test_a_stop_gives_a_busy_worker_the_grace_period_then_a_cold_shutdown(runpor
     assert not psutil.pid_exists(task_pid) or psutil.Process(task_pid).status() == "zombie"
     assert "the worker is still busy; cold shutdown" in portal.log()
     assert portal.proc.returncode == 0
+
+
+def test_the_children_stop_when_runportal_itself_is_killed(runportal):
+    portal = runportal(grace=30)
+    everything = portal.everything()
+
+    portal.proc.kill()  # SIGKILL: runportal cannot stop them itself
+    portal.proc.wait(timeout=10)
+
+    # Each child asked the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG).
+    wait_for(lambda: gone(everything) == [], what="every child gone", timeout=30)
