@@ -24,7 +24,7 @@ from changes.models import (
     ChangeRequest,
     State,
 )
-from portal.errors import Conflict, NotAllowed, SeparationOfDuties
+from portal.errors import Conflict, Invalid, NotAllowed, SeparationOfDuties
 from portal.models import Tenant, TenantGroupObjectPermission, TenantUserObjectPermission
 from portal.permissions import visible_tenants
 from portal.roles import Role, has_role, user_roles
@@ -107,6 +107,20 @@ def users_who_can_see(change: ChangeRequest, *, role: str) -> QuerySet:
         .exclude(pk=change.requester_id)
         .distinct()
     )
+
+
+def filing_tenants(user, named: QuerySet[Tenant]) -> list[Tenant]:
+    """The tenants a change drafted for an object (a database target, a component) is
+    filed under: the object's tenants the user may see, or, for shared infrastructure
+    naming none, the first tenant the user may see (to be corrected on the draft)."""
+    visible = visible_tenants(user)
+    mine = list(named.filter(pk__in=visible.values("pk")).order_by("name"))
+    if mine:
+        return mine
+    first = visible.order_by("name").first()
+    if first is None:
+        raise Invalid("You may see no tenant, so a change naming one cannot be filed.")
+    return [first]
 
 
 def check_tenants_visible(by, tenants: list[Tenant]) -> bool:

@@ -4,7 +4,6 @@ target's own statistics read over one connection."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import psycopg
@@ -14,9 +13,6 @@ from dbops import access, stats
 from dbops.advisor import model as analysis
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget, QueryStatsSnapshot, StatementStat
-from portal.errors import Invalid
-from portal.models import Tenant
-from portal.permissions import visible_tenants
 
 
 def target_list(*, user) -> QuerySet[DatabaseTarget]:
@@ -119,32 +115,3 @@ def statement_text(*, target: DatabaseTarget, queryid: int) -> Remote:
         return found.query if found else None
 
     return _read(target, read)
-
-
-# --- what a proposal drafted from a target is filed with ---------------------------------
-
-PROPOSAL_LEAD = timedelta(days=2)
-
-
-def next_routine_slot(now: datetime) -> datetime:
-    """The first Sunday 01:00 UTC (the routine window) at least PROPOSAL_LEAD ahead."""
-    earliest = (now + PROPOSAL_LEAD).astimezone(UTC)
-    day = earliest.date()
-    while True:
-        start = datetime.combine(day, time(1, 0), tzinfo=UTC)
-        if day.weekday() == 6 and start >= earliest:
-            return start
-        day += timedelta(days=1)
-
-
-def proposal_tenants(target: DatabaseTarget, by) -> list[Tenant]:
-    """The target's tenants the proposer may see; for a shared database (no tenants
-    named) the first tenant the proposer may see, to be corrected on the draft."""
-    visible = visible_tenants(by)
-    named = list(target.tenants.filter(pk__in=visible.values("pk")).order_by("name"))
-    if named:
-        return named
-    first = visible.order_by("name").first()
-    if first is None:
-        raise Invalid("You may see no tenant, so a change naming one cannot be filed.")
-    return [first]

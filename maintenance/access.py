@@ -78,6 +78,9 @@ def window_actions(user, window: MaintenanceWindow, *, now=None) -> dict[str, Ve
     else:
         actions["start"] = YES
     actions["subscribe"] = YES if can_see_windows(user) else Verdict(False, "Not your window.")
+    actions["stakeholders"] = (
+        YES if is_operator(user) else Verdict(False, "Only operators name stakeholders.")
+    )
     return actions
 
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import validate_email
 
 from maintenance.procedures import registry
+from portal.roles import Role
 
 
 class ScheduleForm(forms.Form):
@@ -38,3 +40,37 @@ class EvidenceForm(forms.Form):
     evidence = forms.CharField(
         label="Evidence", max_length=10_000, widget=forms.Textarea(attrs={"rows": 2})
     )
+
+
+class StakeholdersForm(forms.Form):
+    """A window's named stakeholders: one username or address per line, role groups."""
+
+    usernames = forms.CharField(
+        label="People (usernames, one per line)",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    roles = forms.MultipleChoiceField(
+        label="Role groups", required=False, choices=Role.choices, widget=forms.SelectMultiple
+    )
+    emails = forms.CharField(
+        label="E-mail addresses (one per line)",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    timezone = forms.CharField(label="Time zone of the window's notices", max_length=64)
+
+    def clean_usernames(self) -> list[str]:
+        return _lines(self.cleaned_data.get("usernames", ""))
+
+    def clean_emails(self) -> list[str]:
+        addresses = _lines(self.cleaned_data.get("emails", ""))
+        for address in addresses:
+            validate_email(address)
+        return addresses
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]

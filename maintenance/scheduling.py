@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -122,3 +122,28 @@ def upcoming_windows(
         status=MaintenanceWindow.Status.PLANNED, start__gt=now, type__in=allowed_types(change)
     ).order_by("start")[:limit]
     return [(w, refusals(change, w, now=now)) for w in windows]
+
+
+PROPOSAL_LEAD = timedelta(days=2)
+
+
+def next_routine_start(now: datetime, *, lead: timedelta = PROPOSAL_LEAD) -> datetime:
+    """When a change drafted now (an index, a configuration set, a security update) is
+    proposed to start: the next planned routine window at least ``lead`` ahead, or, if
+    none is open yet, the Sunday 01:00 UTC the routine schedule will bring."""
+    earliest = now + lead
+    window = (
+        MaintenanceWindow.objects.filter(
+            type=WindowType.ROUTINE, status=MaintenanceWindow.Status.PLANNED, start__gte=earliest
+        )
+        .order_by("start")
+        .first()
+    )
+    if window is not None:
+        return window.start
+    day = earliest.astimezone(UTC).date()
+    while True:
+        start = datetime.combine(day, time(1, 0), tzinfo=UTC)
+        if day.weekday() == 6 and start >= earliest:
+            return start
+        day += timedelta(days=1)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("windows/<int:pk>/", views.window_detail, name="window"),
     path("windows/<int:pk>/start/", views.window_start, name="window_start"),
     path("windows/<int:pk>/subscribe/", views.window_subscribe, name="window_subscribe"),
+    path("windows/<int:pk>/stakeholders/", views.window_stakeholders, name="window_stakeholders"),
     path("windows/<int:pk>/report/", views.window_report, name="report"),
     path("windows/<int:pk>/report.pdf", views.window_report_pdf, name="report_pdf"),
     path("changes/<int:pk>/schedule/", views.change_schedule, name="schedule"),

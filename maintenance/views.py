@@ -10,11 +10,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from changes import access as change_access
 from changes.models import ChangeRequest
 from maintenance import access, reports, scheduling, selectors, services
-from maintenance.forms import EvidenceForm, ProcedureKindForm, ScheduleForm
+from maintenance.forms import EvidenceForm, ProcedureKindForm, ScheduleForm, StakeholdersForm
 from maintenance.models import ChangeProcedure, MaintenanceWindow, ProcedureRun, StepRun
 from maintenance.procedures import UnknownProcedure, registry
 from maintenance.templatetags.maintenance_runs import run_context
-from portal.errors import Hidden, PortalError
+from portal.errors import Hidden, Invalid, PortalError
 from portal.http import back_to, refused
 
 
@@ -70,6 +70,14 @@ def _window_context(request: HttpRequest, window: MaintenanceWindow) -> dict:
         "slots": slots,
         "approvals": selectors.window_approvals(window),
         "actions": access.window_actions(request.user, window),
+        "stakeholders_form": StakeholdersForm(
+            initial={
+                "usernames": "\n".join(u.get_username() for u in window.stakeholder_users.all()),
+                "roles": window.stakeholder_roles,
+                "emails": "\n".join(window.stakeholder_emails or []),
+                "timezone": window.timezone,
+            }
+        ),
         "open_now": window.is_open(),
         "live": execution is not None and execution.status == "IN_PROGRESS",
     }
@@ -93,6 +101,28 @@ def window_start(request: HttpRequest, pk: int) -> HttpResponse:
     except PortalError as exc:
         return refused(request, exc, back=back_to(window))
     messages.success(request, "Window started: the scheduled changes run in order.")
+    return redirect(window.get_absolute_url())
+
+
+@login_required
+@require_POST
+def window_stakeholders(request: HttpRequest, pk: int) -> HttpResponse:
+    window = _get_window_for_user(request, pk)
+    form = StakeholdersForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise Invalid(" ".join(m for errs in form.errors.values() for m in errs))
+        services.window_stakeholders_set(
+            window=window,
+            by=request.user,
+            usernames=form.cleaned_data["usernames"],
+            roles=form.cleaned_data["roles"],
+            emails=form.cleaned_data["emails"],
+            timezone_name=form.cleaned_data["timezone"],
+        )
+    except PortalError as exc:
+        return refused(request, exc, back=back_to(window))
+    messages.success(request, "The window's stakeholders are saved.")
     return redirect(window.get_absolute_url())
 
 

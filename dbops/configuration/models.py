@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from dbops.configuration import rules as checks
 from dbops.configuration import units
-from dbops.models import DatabaseTarget
+from dbops.models.targets import DatabaseTarget
 
 __all__ = [
     "ConfigurationChange",

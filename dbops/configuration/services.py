@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from changes.access import filing_tenants
 from changes.models import ChangeRequest, ChangeType, Priority
 from changes.services import change_create
 from dbops import access
@@ -22,9 +23,9 @@ from dbops.configuration.models import (
 )
 from dbops.configuration.rules import Validation
 from dbops.models import DatabaseTarget
-from dbops.selectors import next_routine_slot, proposal_tenants
 from dbops.services.common import role_used
 from dbops.services.indexes import PROPOSAL_WINDOW_MINUTES
+from maintenance.scheduling import next_routine_start
 from maintenance.services import change_procedure_add
 from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
@@ -202,13 +203,13 @@ def _propose_store(
             **_proposal_text(target, validation, source),
             "type": ChangeType.CONFIGURATION,
             "priority": Priority.LOW,
-            "proposed_start": next_routine_slot(now),
+            "proposed_start": next_routine_start(now),
             "window_minutes": PROPOSAL_WINDOW_MINUTES,
             "blackout_exception": False,
         },
         components=[target.component],
         services=[],
-        tenants=proposal_tenants(target, by),
+        tenants=filing_tenants(by, target.tenants.all()),
     )
     change_set = ConfigurationChangeSet.objects.create(
         target=target,

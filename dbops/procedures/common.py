@@ -262,6 +262,8 @@ class ProgressWatcher:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.last_phase = None
+        self.last_percent = -100.0
+        self.started = time.monotonic()
         self.cancelled = False
 
     def __enter__(self):
@@ -286,6 +288,7 @@ class ProgressWatcher:
                             self.last_phase = row["phase"]
                             self.ctx.log(f"  {self.label}: {row['kind']} {row['phase']}\n")
                         total, done = row["total"] or 0, row["done"] or 0
+                        self._record(row["phase"], 100.0 * done / total if total else None)
                         self.ctx.set_progress_detail(
                             {
                                 "label": self.label,
@@ -300,6 +303,23 @@ class ProgressWatcher:
                             self.ctx.set_progress(100 * done / total)
         except Exception:  # progress is a nicety; the work goes on without it
             return
+
+    def _record(self, phase: str, percent: float | None) -> None:
+        """Keep the progress seen (each phase, and every 5 points), for the run's record:
+        a long statement shows later what it went through and how fast."""
+        log = self.ctx.state.setdefault("progress_log", [])
+        changed = not log or log[-1]["phase"] != phase or log[-1]["table"] != self.label
+        if not changed and (percent is None or percent < self.last_percent + 5):
+            return
+        self.last_percent = percent if percent is not None else self.last_percent
+        log.append(
+            {
+                "table": self.label,
+                "phase": phase,
+                "percent": round(percent, 1) if percent is not None else None,
+                "seconds": round(time.monotonic() - self.started, 1),
+            }
+        )
 
 
 def run_each(ctx: RunContext, tables: list[Table], build, verb: str) -> dict[str, Any]:

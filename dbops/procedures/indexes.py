@@ -9,6 +9,8 @@ import psycopg
 from django import forms
 
 from dbops import analysis, stats
+from dbops.advisor.ddl import create_index_sql
+from dbops.advisor.verify import index_verification
 from dbops.connections import query_failure
 from dbops.models import IndexSuggestion
 from dbops.procedures.checks import (
@@ -113,7 +115,16 @@ class CreateIndex(Procedure):
         def build(c: RunContext) -> dict[str, Any]:
             s = _suggestion(c.params)
             conn = open_conn(c)
-            statement = analysis.create_index_sql(s.schema, s.table, s.columns, s.index_name)
+            # What was approved: the advisor's keys (expressions, operator classes), its
+            # access method and its partial predicate, not just the column labels.
+            statement = create_index_sql(
+                s.schema,
+                s.table,
+                s.keys or s.columns,
+                s.index_name,
+                method=s.method,
+                predicate=s.predicate,
+            )
             c.log(statement.as_string(conn) + "\n")
             c.state["created"] = True
             try:
@@ -155,9 +166,29 @@ class CreateIndex(Procedure):
                 )
             return result
 
+        def plan(c: RunContext) -> dict[str, Any]:
+            """The statement's plan now uses the index, and it did not get slower;
+            otherwise verification fails and the backout (DROP INDEX CONCURRENTLY)
+            is offered."""
+            s = _suggestion(c.params)
+            measured = c.state.get("improvement") or {}
+            verdict = index_verification(
+                open_conn(c),
+                query=s.query,
+                schema=s.schema,
+                index_name=s.index_name,
+                mean_before_ms=s.mean_exec_time_before,
+                mean_after_ms=measured.get("mean_after_ms"),
+            )
+            c.state["plan_check"] = verdict.to_json()
+            if not verdict.ok:
+                raise StepFailed(verdict.message, verdict.to_json())
+            return {"plan_uses_index": verdict.uses_index, "message": verdict.message}
+
         return [
             StepSpec("The index is valid", valid),
             StepSpec("Mean time before and after", compare),
+            StepSpec("The plan uses the index and nothing got slower", plan),
         ]
 
     def figures(self, result):

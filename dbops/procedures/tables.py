@@ -44,6 +44,20 @@ from maintenance.procedures.base import Figure, Procedure, RunContext, StepFaile
 MB = 1024 * 1024
 
 
+def progress_figures(result: dict[str, Any]) -> list[Figure]:
+    """The phases a long statement went through, from pg_stat_progress_*."""
+    log = result.get("progress_log") or []
+    if not log:
+        return []
+    return [
+        Figure(
+            "Progress as observed",
+            ["Table", "Phase", "Done (%)", "After (s)"],
+            [[r["table"], r["phase"], r["percent"], r["seconds"]] for r in log],
+        )
+    ]
+
+
 class TableProcedure(Procedure):
     form_class = TableMaintenanceForm
     rewrites = False
@@ -120,6 +134,9 @@ class TableProcedure(Procedure):
         ]
 
     def figures(self, result: dict[str, Any]) -> list[Figure]:
+        return self.comparison_figures(result) + progress_figures(result)
+
+    def comparison_figures(self, result: dict[str, Any]) -> list[Figure]:
         rows = result.get("comparison") or []
         if not rows:
             return []
@@ -348,7 +365,7 @@ class Reindex(TableProcedure):
 
         return [StepSpec("Every index is valid", valid)]
 
-    def figures(self, result: dict[str, Any]) -> list[Figure]:
+    def comparison_figures(self, result: dict[str, Any]) -> list[Figure]:
         after_rows = result.get("indexes_after") or []
         if not after_rows:
             return []

@@ -9,15 +9,16 @@ from datetime import datetime
 import psycopg
 from django.utils import timezone
 
+from changes.access import filing_tenants
 from changes.models import ChangeRequest, ChangeType, Priority
 from changes.services import change_create
 from dbops import analysis, stats
 from dbops.advisor.ddl import candidate_sql
 from dbops.connections import TargetUnavailable, connect, query_failure
 from dbops.models import DatabaseTarget, IndexSuggestion, QueryStatsSnapshot
-from dbops.selectors import next_routine_slot, proposal_tenants
 from dbops.services.common import check_visible, require_operator, role_used
 from dbops.services.snapshots import store_snapshot
+from maintenance.scheduling import next_routine_start
 from maintenance.services import change_procedure_add
 from portal.audit import audit_record
 from portal.errors import Invalid
@@ -157,13 +158,13 @@ def _propose_store(
             **text,
             "type": ChangeType.PERFORMANCE,
             "priority": Priority.LOW,
-            "proposed_start": next_routine_slot(now),
+            "proposed_start": next_routine_start(now),
             "window_minutes": PROPOSAL_WINDOW_MINUTES,
             "blackout_exception": False,
         },
         components=[target.component],
         services=[],
-        tenants=proposal_tenants(target, by),
+        tenants=filing_tenants(by, target.tenants.all()),
     )
     snapshot = store_snapshot(
         target=target, data=baseline, trigger=QueryStatsSnapshot.Trigger.PROPOSAL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from dbops.models import DatabaseTarget
+from dbops.models.targets import DatabaseTarget
 
 
 class TuningSession(models.Model):

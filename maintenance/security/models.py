@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from maintenance.models import ProcedureRun
+from maintenance.models.execution import ProcedureRun
 from maintenance.security import osv
 from portal.models import Component, Tenant
 

@@ -4,14 +4,15 @@ component's result, and proposing a security update from the compliance page."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
+from changes.access import filing_tenants
 from changes.models import ChangeRequest, ChangeType, Priority
+from maintenance.scheduling import next_routine_start
 from maintenance.security import executors, selectors, versions
 from maintenance.security.executors.base import ExecutorRefused, UpdateFailed
 from maintenance.security.models import (
@@ -24,11 +25,9 @@ from maintenance.security.spec import UpdateSpec
 from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
 from portal.models import AuditEvent, Component, Tenant
-from portal.permissions import visible_tenants
 from portal.transactions import service
 
 PROCEDURE_KIND = "security_update"
-PROPOSAL_LEAD = timedelta(hours=24)
 # A routine patch (up to HIGH) is a Standard change Security approves; a CRITICAL one
 # is proposed at HIGH priority, which the risk rules route to the Immediate Review. The
 # requester may still change the priority on the draft.
@@ -41,6 +40,7 @@ PRIORITY_FOR_SEVERITY = {
 }
 
 
+@service
 def component_executor_register(
     *,
     component: Component,
@@ -68,19 +68,17 @@ def component_executor_register(
     except ExecutorRefused as exc:
         raise Invalid(str(exc)) from None
     tenants = list(tenants)
-    # Not durable: the admin's change view calls this inside its own transaction.
-    with transaction.atomic():
-        row, created = ComponentExecutor.objects.select_for_update().update_or_create(
-            component=component,
-            defaults={"kind": kind, "config": clean, "is_active": is_active},
-        )
-        row.tenants.set(tenants)
-        audit_record(
-            action="security.executor_registered" if created else "security.executor_changed",
-            user=by,
-            obj=component,
-            details={"kind": kind, "config": clean, "tenants": [t.slug for t in tenants]},
-        )
+    row, created = ComponentExecutor.objects.select_for_update().update_or_create(
+        component=component,
+        defaults={"kind": kind, "config": clean, "is_active": is_active},
+    )
+    row.tenants.set(tenants)
+    audit_record(
+        action="security.executor_registered" if created else "security.executor_changed",
+        user=by,
+        obj=component,
+        details={"kind": kind, "config": clean, "tenants": [t.slug for t in tenants]},
+    )
     return row
 
 
@@ -141,28 +139,6 @@ def update_result_record(
 # --- proposing a security update --------------------------------------------------------------
 
 
-def _next_routine_start(now: datetime) -> datetime:
-    from maintenance.models import MaintenanceWindow, WindowType
-
-    window = (
-        MaintenanceWindow.objects.filter(
-            type=WindowType.ROUTINE,
-            status=MaintenanceWindow.Status.PLANNED,
-            start__gte=now + PROPOSAL_LEAD,
-        )
-        .order_by("start")
-        .first()
-    )
-    if window is not None:
-        return window.start
-    day = (now + PROPOSAL_LEAD).astimezone(UTC).date()
-    while True:
-        start = datetime.combine(day, time(1, 0), tzinfo=UTC)
-        if day.weekday() == 6 and start >= now + PROPOSAL_LEAD:
-            return start
-        day += timedelta(days=1)
-
-
 def _target_version(open_rows: list[Exposure]) -> tuple[str, list[Exposure]]:
     """The one version that fixes every open advisory with a known fix."""
     fixable = [e for e in open_rows if e.fixed_version]
@@ -178,17 +154,6 @@ def _target_version(open_rows: list[Exposure]) -> tuple[str, list[Exposure]]:
     except versions.VersionUnparsable as exc:
         raise Invalid(str(exc)) from None
     return target, fixable
-
-
-def _tenants_for(row: ComponentExecutor, by) -> list[Tenant]:
-    visible = visible_tenants(by)
-    named = list(row.tenants.filter(pk__in=visible.values("pk")).order_by("name"))
-    if named:
-        return named
-    first = visible.order_by("name").first()
-    if first is None:
-        raise Invalid("You may see no tenant, so a change naming one cannot be filed.")
-    return [first]
 
 
 @service
@@ -278,7 +243,7 @@ def security_update_propose(
         ),
         "type": ChangeType.SECURITY,
         "priority": PRIORITY_FOR_SEVERITY.get(worst.severity, Priority.MEDIUM),
-        "proposed_start": _next_routine_start(now),
+        "proposed_start": next_routine_start(now),
         "window_minutes": 60,
         "blackout_exception": False,
     }
@@ -287,7 +252,7 @@ def security_update_propose(
         data=data,
         components=[component],
         services=[component.service] if component.service_id else [],
-        tenants=_tenants_for(row, by),
+        tenants=filing_tenants(by, row.tenants.all()),
     )
     change_procedure_add(change=change, by=by, kind=PROCEDURE_KIND, params=params)
     audit_record(

@@ -36,6 +36,7 @@ from maintenance.services.windows import (
     window_approval_decide,
     window_approval_delegate,
     window_approval_delegation_revoke,
+    window_stakeholders_set,
     window_subscribe,
     windows_generate,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "window_approval_delegate",
     "window_approval_delegation_revoke",
     "window_notices_send",
+    "window_stakeholders_set",
     "window_start",
     "window_subscribe",
     "windows_generate",

@@ -3,6 +3,7 @@ approved by CTO and HEAD_OF_SECURITY through the one approval engine, subscripti
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime, timedelta
 
 from dateutil.rrule import rrulestr
@@ -21,6 +22,7 @@ from maintenance.models import MaintenancePolicy, MaintenanceWindow, WindowAppro
 from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
 from portal.notifications import notify
+from portal.roles import Role
 from portal.transactions import service
 
 
@@ -286,3 +288,55 @@ def window_subscribe(*, window: MaintenanceWindow, by, subscribe: bool = True) -
     audit_record(
         action="window.subscribed" if subscribe else "window.unsubscribed", user=by, obj=window
     )
+
+
+@service
+def window_stakeholders_set(
+    *,
+    window: MaintenanceWindow,
+    by,
+    usernames: list[str],
+    roles: list[str],
+    emails: list[str],
+    timezone_name: str,
+) -> MaintenanceWindow:
+    """Seed MaintenanceWindow.notifications.stakeholders: the people, role groups and
+    addresses a window's notices go to besides those its changes bring, and the zone
+    its times are shown in to addresses. Operators only."""
+    if not access.is_operator(by):
+        raise NotAllowed(
+            "Only operators name a window's stakeholders.",
+            user=by,
+            action="window.stakeholders_refused",
+            obj=window,
+        )
+    locked = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+    User = get_user_model()
+    users = list(User.objects.filter(username__in=usernames, is_active=True))
+    unknown = sorted(set(usernames) - {u.get_username() for u in users})
+    if unknown:
+        raise Invalid(f"No active user named {', '.join(unknown)}.")
+    bad_roles = sorted(set(roles) - set(Role.values))
+    if bad_roles:
+        raise Invalid(f"Not a role: {', '.join(bad_roles)}.")
+    try:
+        zoneinfo.ZoneInfo(timezone_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"{timezone_name!r} is not a time zone.") from None
+    locked.stakeholder_users.set(users)
+    locked.stakeholder_roles = sorted(set(roles))
+    locked.stakeholder_emails = sorted(set(emails))
+    locked.timezone = timezone_name
+    locked.save(update_fields=["stakeholder_roles", "stakeholder_emails", "timezone"])
+    audit_record(
+        action="window.stakeholders_set",
+        user=by,
+        obj=locked,
+        details={
+            "users": sorted(u.get_username() for u in users),
+            "roles": locked.stakeholder_roles,
+            "emails": locked.stakeholder_emails,
+            "timezone": timezone_name,
+        },
+    )
+    return locked

@@ -222,6 +222,3 @@ class IndexSuggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index_name} on {self.schema}.{self.table}"
-
-
-from dbops.configuration.models import *  # noqa: E402, F403  (configuration and tuning)
