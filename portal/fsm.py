@@ -22,22 +22,21 @@ class StateMachineMixin(ConcurrentTransitionMixin):
     """``ConcurrentTransitionMixin`` with a thread-safe ``refresh_from_db``."""
 
     def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        # Every protected state field is freed on this instance, even for a partial
+        # refresh: loading the other fields may load the state along with them.
         names = {
             f.name
             for f in self._meta.concrete_fields
             if isinstance(f, FSMFieldMixin) and f.protected
         }
-        if fields is not None:
-            wanted = set(fields)
-            names = {n for n in names if n in wanted or f"{n}_id" in wanted}
         popped: dict[str, Any] = {n: self.__dict__.pop(n) for n in names if n in self.__dict__}
         try:
             # Skip FSMModelMixin's toggling; Model.refresh_from_db does the reload.
             models.Model.refresh_from_db(
                 self, using=using, fields=fields, from_queryset=from_queryset
             )
-        except BaseException:
+        finally:
+            # A state the refresh did not load keeps the value the instance had.
             for name, value in popped.items():
                 self.__dict__.setdefault(name, value)
-            raise
         self._update_initial_state()

@@ -212,19 +212,20 @@ def step_process_record(*, step_id: int, pid: int | None = None, backend_pid: in
 
 
 def _end_what_it_started(run: ProcedureRun) -> list[str]:
-    """End the process groups the run's steps started on this host; say what could not
-    be ended (another host's)."""
-    notes = []
-    for step in run.steps.exclude(process_group=None):
-        if step.process_host != HOST:
-            if step.status == StepRun.Status.RUNNING:
-                notes.append(
-                    f"process group {step.process_group} on {step.process_host} may still run"
-                )
-            continue
-        if process_group_alive(step.process_group) and not end_process_group(step.process_group):
-            notes.append(f"process group {step.process_group} did not stop")
-    return notes
+    """End the process group the run's last process-starting step left behind (the one
+    running when its worker stopped; earlier steps ended theirs themselves) when it is
+    on this host; say what could not be ended (another host's)."""
+    step = run.steps.exclude(process_group=None).order_by("-position").first()
+    if step is None or run.status not in (
+        ProcedureRun.Status.RUNNING,
+        ProcedureRun.Status.INTERRUPTED,
+    ):
+        return []
+    if step.process_host != HOST:
+        return [f"process group {step.process_group} on {step.process_host} may still run"]
+    if process_group_alive(step.process_group) and not end_process_group(step.process_group):
+        return [f"process group {step.process_group} did not stop"]
+    return []
 
 
 @service(atomic=False)

@@ -408,6 +408,7 @@ def run_at_once(jobs: list[Callable[[], None]]) -> float:
 def celery_broker(url: str) -> Iterator[None]:
     """Point this process's Celery app (its publishers: the outbox, the relay) elsewhere."""
     from django.conf import settings
+    from kombu import pools
 
     from portal.celery import app
 
@@ -416,8 +417,9 @@ def celery_broker(url: str) -> Iterator[None]:
     def forget_pools() -> None:
         # The app keeps one connection pool and one producer pool for the URL it first
         # published to; without them the next publish uses the current URL.
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps them in a registry of its own keyed by the broker's address: close
+        # and forget them all there, or the app finds the closed pool again next time.
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 
