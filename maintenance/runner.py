@@ -208,6 +208,9 @@ def execute_run(*, run_id: int, node: str = "") -> str:
         elif phase != "PRECHECK" and _still_ours(run.pk):
             rollback = procedure.rollback(ctx)
             if rollback:
+                # The rollback runs to its end: the stop that ended the work (the cutoff)
+                # must not end the undoing too. The heartbeat keeps watching the old event.
+                ctx.stop = threading.Event()
                 try:
                     _run_phase(StepRun.Kind.ROLLBACK, rollback, ctx, live, position)
                     status = ProcedureRun.Status.ROLLED_BACK
