@@ -47,6 +47,9 @@ LABELS = {
     "auth.login_failed": "Sign-in failed",
     "auth.lockout": "Locked out after failed sign-ins",
     "auth.session_expired": "Session expired",
+    # A change's own approval or rejection, told apart from one role's decision.
+    "change.approved": "Change approved",
+    "change.rejected": "Change rejected",
     "change.created": "Created",
     "change.updated": "Draft edited",
     "change.submitted": "Submitted for review",

@@ -17,6 +17,7 @@ from tests.factories import ChangeRequestFactory
         ("change.procedure_added", "Procedure added"),
         ("change.submitted", "Submitted for review"),
         ("approval.approved", "Approved"),
+        ("change.approved", "Change approved"),
         ("approval.delegation_revoked", "Delegation revoked"),
         ("dbops.target.check_refused", "Target check refused"),
         ("auth.login_failed", "Sign-in failed"),
