@@ -431,7 +431,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Django's own console handler (on with DEBUG) would print every refused
+        # request's traceback a second time: its records reach the root's handler alone.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # Absolute links where no request says which address the user reached us at (e-mails
