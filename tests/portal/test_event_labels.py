@@ -46,3 +46,17 @@ def test_the_change_timeline_shows_words_not_codes(client, requester, tenant):
 
     assert "Procedure added by requester" in body
     assert "change.procedure_added" not in body
+
+
+@pytest.mark.django_db
+def test_the_audit_trail_words_each_action_and_keeps_its_code_for_the_filter(
+    client, compliance, tenant
+):
+    change = ChangeRequestFactory(tenants=[tenant])
+    audit_record(action="change.procedure_added", user=compliance, obj=change, details={})
+    client.force_login(compliance)
+
+    body = client.get("/reports/").content.decode()
+
+    assert "Change: procedure added" in body
+    assert '<code class="event-code">change.procedure_added</code>' in body
