@@ -71,8 +71,9 @@ def window_actions(user, window: MaintenanceWindow, *, now=None) -> dict[str, Ve
     elif not window.is_open(now):
         actions["start"] = Verdict(
             False,
-            f"The window is open {window.start:%Y-%m-%d %H:%M}–{window.end:%H:%M} UTC; it can "
-            "only be started while open.",
+            # In the viewer's zone, named, like every time the portal shows.
+            f"The window is open {timezone.localtime(window.start):%Y-%m-%d %H:%M}–"
+            f"{timezone.localtime(window.end):%H:%M %Z}; it can only be started while open.",
             409,
         )
     else:

@@ -24,9 +24,13 @@ from maintenance.models import Cutoff, ProcedureRun, StepRun
 from maintenance.procedures import registry
 from maintenance.procedures.base import RunContext, StepFailed, StepSpec, StepStopped
 from maintenance.services.runs import step_process_record
+from portal.redaction import redact, redact_data
 
 logger = logging.getLogger(__name__)
 MAX_STEP_OUTPUT = 1_000_000
+# A periodic flush holds back an unfinished line (so redaction sees a secret whole)
+# unless it grows past this.
+MAX_HELD_LINE = 65_536
 
 
 class _Live:
@@ -49,9 +53,13 @@ class _Live:
         with self.lock:
             self.buffer.append(text)
 
-    def flush(self) -> None:
+    def flush(self, *, whole_lines: bool = False) -> None:
         with self.lock:
-            chunk, self.buffer = "".join(self.buffer), []
+            text = "".join(self.buffer)
+            cut = len(text)
+            if whole_lines and len(text) - (text.rfind("\n") + 1) < MAX_HELD_LINE:
+                cut = text.rfind("\n") + 1
+            chunk, self.buffer = redact(text[:cut]), [text[cut:]] if text[cut:] else []
             step_id, progress, detail = self.step_id, self.progress, self.detail
         now = timezone.now()
         fields: dict[str, Any] = {"heartbeat_at": now}
@@ -90,7 +98,7 @@ class _Live:
         while not self.stop.wait(settings.RUN_HEARTBEAT_SECONDS):
             try:
                 close_old_connections()
-                self.flush()
+                self.flush(whole_lines=True)
             except Exception:
                 logger.exception("run %s: heartbeat failed", self.run_id)
         connection.close()
@@ -135,9 +143,9 @@ def _run_phase(
         outputs[kind] = outputs.get(kind, "") + step.output
         step.status = status
         step.finished_at = timezone.now()
-        step.result = result
+        step.result = redact_data(result)
         if error is not None:
-            step.output = (step.output + f"\n{error.message}").strip()[:MAX_STEP_OUTPUT]
+            step.output = (step.output + f"\n{redact(error.message)}").strip()[:MAX_STEP_OUTPUT]
         step.save(update_fields=["status", "finished_at", "result", "output"])
         if error is not None and not spec.continue_on_failure:
             raise error
@@ -208,6 +216,9 @@ def execute_run(*, run_id: int, node: str = "") -> str:
         elif phase != "PRECHECK" and _still_ours(run.pk):
             rollback = procedure.rollback(ctx)
             if rollback:
+                # The rollback runs to its end: the stop that ended the work (the cutoff)
+                # must not end the undoing too. The heartbeat keeps watching the old event.
+                ctx.stop = threading.Event()
                 try:
                     _run_phase(StepRun.Kind.ROLLBACK, rollback, ctx, live, position)
                     status = ProcedureRun.Status.ROLLED_BACK
@@ -227,7 +238,7 @@ def execute_run(*, run_id: int, node: str = "") -> str:
         except Exception:
             logger.exception("run %s: final flush failed", run.pk)
     result = {k: v for k, v in ctx.state.items() if k != "output_of" and _jsonable(v)}
-    services.run_finish(run=run, status=status, error=error, result=result)
+    services.run_finish(run=run, status=status, error=redact(error), result=redact_data(result))
     return status
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -121,13 +121,21 @@ def iter_chain() -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000)
 
 
-def verify_chain(first_only: bool = True) -> ChainReport:
+def verify_chain(
+    first_only: bool = True,
+    *,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 2000,
+) -> ChainReport:
+    """``progress(checked)`` is called every ``progress_every`` rows (a task's progress bar)."""
     prev_hash = GENESIS_HASH
     expected_sequence = 1
     checked = 0
     breaks: list[ChainBreak] = []
     for event in iter_chain():
         checked += 1
+        if progress is not None and checked % progress_every == 0:
+            progress(checked)
         reason = ""
         if event.sequence != expected_sequence:
             reason = f"sequence {expected_sequence} is missing (found {event.sequence})"

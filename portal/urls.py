@@ -7,7 +7,6 @@ from portal import views
 portal_patterns = (
     [
         path("", views.dashboard_view, name="dashboard"),
-        path("reports/", views.reports_view, name="reports"),
         path("preferences/", views.preferences_view, name="preferences"),
         path("notifications/", views.notifications_view, name="notifications"),
         path("notifications/read/", views.notifications_mark_read, name="notifications_read"),
@@ -21,6 +20,8 @@ urlpatterns = [
     path("", include("maintenance.urls")),
     path("", include("maintenance.calendar_urls")),
     path("dbops/", include("dbops.urls")),
+    # Reports (the audit trail), exports, evidence packs, KPIs and MFA.
+    path("", include("compliance.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path(

@@ -12,11 +12,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from portal import dashboard, health, selectors, services
-from portal.audit import chain_head
 from portal.middleware import TimezoneMiddleware
 from portal.models import Notification, UserPreference
-from portal.permissions import role_required
-from portal.roles import Role
 
 
 @login_required
@@ -37,24 +34,6 @@ def favicon(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(status=204)
     response["Cache-Control"] = "public, max-age=86400"
     return response
-
-
-@login_required
-@role_required(Role.COMPLIANCE)
-def reports_view(request: HttpRequest) -> HttpResponse:
-    filters = {
-        "action": request.GET.get("action", "").strip()[:64],
-        "username": request.GET.get("username", "").strip()[:150],
-        "object_id": request.GET.get("object_id", "").strip()[:64],
-    }
-    page = selectors.audit_page(page_number=request.GET.get("page", 1), **filters)
-    sequence, head = chain_head()
-    template = "portal/_audit_rows.html" if request.htmx else "portal/reports.html"
-    return render(
-        request,
-        template,
-        {"page": page, "filters": filters, "chain_sequence": sequence, "chain_head": head},
-    )
 
 
 @login_required

@@ -207,6 +207,6 @@ def test_a_change_approved_by_every_required_role_is_approved(sign_in, catalog, 
         expect(requester.locator(f'#approvals tr[data-role="{role}"]')).to_contain_text(
             f"Approved {APPROVER_FOR_ROLE[role]}"
         )
-    expect(requester.locator(".timeline")).to_contain_text("change.approved")
+    expect(requester.locator(".timeline")).to_contain_text("Change approved")
     assert ChangeRequest.objects.get().state == "approved"
     assert browser_errors == []

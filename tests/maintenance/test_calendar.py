@@ -94,7 +94,7 @@ def test_it_shows_a_window_with_its_changes_in_the_viewers_time_zone(
     # 01:00 UTC on Sunday is 18:00 on Saturday in Los Angeles (PDT).
     saturday = _cell(page, "2027-05-15")
     assert window.get_absolute_url() in saturday
-    assert "18:00–22:00 Routine Planned" in _text(saturday)
+    assert "18:00–22:00 PDT Routine Planned" in _text(saturday)
     assert f'<a href="{change.get_absolute_url()}">{change.public_id}</a>' in saturday
     assert "Rotate TLS certificates" in saturday
     assert window.get_absolute_url() not in _cell(page, "2027-05-16")
@@ -149,7 +149,7 @@ def test_the_week_view_lists_each_day_with_windows_changes_and_blackouts(
     assert "Week of 05 Jul – 11 Jul 2027" in page
     assert "Blackout: Holiday: Independence Day (observed)" in page  # Monday 5 July
     assert window.get_absolute_url() in page
-    assert "01:00–05:00 Routine Planned 01:00 CHG-" in _text(page)
+    assert "01:00–05:00 UTC Routine Planned 01:00 UTC CHG-" in _text(page)
     assert "Vacuum the claims tables (45 min)" in _text(page)
 
 
@@ -166,7 +166,7 @@ def test_emergency_windows_show_their_type_and_status(client, operator, cal_wind
     cell = _cell(_month(client).content.decode(), "2027-05-20")
 
     assert "type-EMERGENCY" in cell
-    assert "14:00–15:30 Emergency Awaiting approval" in _text(cell)
+    assert "14:00–15:30 UTC Emergency Awaiting approval" in _text(cell)
     assert window.get_absolute_url() in cell
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from django.utils import timezone
@@ -144,7 +143,7 @@ def test_a_duplicate_delivery_does_not_run_the_script_twice(
         requester,
         "maintenance_script",
         script="succeed.sh",
-        arguments="1",
+        arguments="4",  # still running when the duplicate arrives
         timeout_seconds="60",
     )
     window = window_opening_soon(seconds=2)
@@ -155,13 +154,16 @@ def test_a_duplicate_delivery_does_not_run_the_script_twice(
         lambda: ProcedureRun.objects.filter(change=change, status="RUNNING").first(),
         what="the run to start",
     )
-    # The broker delivers the same task again while it runs, and once more afterwards.
-    app.send_task("maintenance.execute_run", args=[run.pk])
+    # The broker delivers the same task again while it runs, and once more afterwards:
+    # each duplicate delivery answers for itself that it did not claim the run.
+    while_running = app.send_task("maintenance.execute_run", args=[run.pk])
+    assert while_running.get(timeout=30) == "not claimed"
+    assert ProcedureRun.objects.get(pk=run.pk).status == "RUNNING"
     wait_until(
         lambda: ProcedureRun.objects.get(pk=run.pk).status == "SUCCEEDED", what="the run to succeed"
     )
-    app.send_task("maintenance.execute_run", args=[run.pk])
-    time.sleep(2)
+    afterwards = app.send_task("maintenance.execute_run", args=[run.pk])
+    assert afterwards.get(timeout=30) == "not claimed"
     assert ran_lines(scripts) == [f"run {run.pk}"]
     assert AuditEvent.objects.filter(action="run.started").count() == 1
 

@@ -15,6 +15,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 TEST_DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal")
 STRONG_KEY = secrets.token_urlsafe(64)
 FERNET_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+SIGNING_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def manage(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -43,6 +44,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "PORTAL_ENV": "production",
         "SECRET_KEY": STRONG_KEY,
         "FIELD_ENCRYPTION_KEY": FERNET_KEY,
+        "EVIDENCE_SIGNING_KEY": SIGNING_KEY,
         "ALLOWED_HOSTS": "portal.example.org",
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",

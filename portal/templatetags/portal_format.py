@@ -1,0 +1,98 @@
+"""How the portal words what it recorded: audit event codes become plain phrases.
+
+One mapping for every page that shows events (a change's timeline, the execution
+report, the audit trail), so a person reads "Procedure added", never
+``change.procedure_added``. Codes without an entry are worded from their parts, so a
+new event reads sensibly before anyone adds it here.
+"""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+# The object an event is about: the first part of its code.
+SUBJECTS = {
+    "access": "Access",
+    "admin": "Admin",
+    "approval": "Approval",
+    "audit": "Audit trail",
+    "auth": "Account",
+    "calendar_feed": "Calendar feed",
+    "change": "Change",
+    "dbops": "Database",
+    "evidence": "Evidence",
+    "execution": "Execution",
+    "export": "Export",
+    "mfa": "Two-factor sign-in",
+    "retention": "Retention",
+    "run": "Run",
+    "security": "Security update",
+    "user": "User",
+    "window": "Window",
+    "worker": "Worker",
+}
+
+# Codes whose parts alone would read awkwardly.
+LABELS = {
+    "access.denied": "Access refused",
+    "approval.approved": "Approved",
+    "approval.rejected": "Rejected",
+    "approval.refused": "Decision refused",
+    "approval.hidden": "Hidden approval requested",
+    "approval.escalated": "Escalated as overdue",
+    "auth.login": "Signed in",
+    "auth.logout": "Signed out",
+    "auth.login_failed": "Sign-in failed",
+    "auth.lockout": "Locked out after failed sign-ins",
+    "auth.session_expired": "Session expired",
+    # A change's own approval or rejection, told apart from one role's decision.
+    "change.approved": "Change approved",
+    "change.rejected": "Change rejected",
+    "change.created": "Created",
+    "change.updated": "Draft edited",
+    "change.submitted": "Submitted for review",
+    "change.review_started": "Review started",
+    "change.review_reopened": "Review reopened",
+    "change.reviewed": "Post-implementation review recorded",
+    "change.corrective_action": "Corrective action recorded",
+    "change.ratification_refused": "Ratification refused",
+    "change.in_review": "In review",
+    "change.in_progress": "In progress",
+    "change.rolled_back": "Rolled back",
+    "change.hidden": "Hidden change requested",
+    "execution.issue": "Issue recorded",
+    "execution.report_generated": "Report generated",
+    "run.step_done": "Checklist step done",
+    "run.stop_requested": "Stop requested",
+    "user.timezone_set": "Time zone changed",
+    "window.demo_opened": "Demo window opened",
+    "worker.ping": "Worker answered",
+}
+
+
+def _words(part: str) -> str:
+    return part.replace("_", " ").strip()
+
+
+@register.filter
+def event_label(code: object, with_subject: object = None) -> str:
+    """``change.procedure_added`` → "Procedure added"; with an argument (any true
+    value), the subject leads: "Change: procedure added" (for lists of mixed objects)."""
+    code = str(code or "")
+    if not code:
+        return ""
+    head, _, rest = code.partition(".")
+    if code in LABELS:
+        phrase = LABELS[code]
+    elif rest:
+        # dbops.target.check_refused → "target check refused"
+        phrase = " ".join(_words(p) for p in rest.split(".") if p)
+    else:
+        phrase = _words(head)
+    phrase = phrase[:1].upper() + phrase[1:]
+    if with_subject and rest:
+        subject = SUBJECTS.get(head, _words(head).capitalize())
+        return f"{subject}: {phrase[:1].lower()}{phrase[1:]}"
+    return phrase
