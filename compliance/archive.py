@@ -41,6 +41,9 @@ def record_delete(*, obj, by) -> None:
                 obj=obj,
                 details={"model": "portal.auditevent"},
             )
+        # Checked before Django collects what the delete would take with it: the refusal
+        # names the record asked for, not the first protected row underneath it.
+        retention.refuse_if_retained(obj)
         label = getattr(obj, "public_id", None) or f"{obj._meta.label_lower} {obj.pk}"
         details = {
             "model": obj._meta.label_lower,

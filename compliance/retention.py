@@ -80,7 +80,11 @@ def retained(obj, *, now: datetime | None = None) -> bool:
 
 
 def _guard(sender, instance, **kwargs) -> None:
-    if not retained(instance):
+    refuse_if_retained(instance)
+
+
+def refuse_if_retained(instance) -> None:
+    if type(instance) not in PROTECTED or not retained(instance):
         return
     until = kept_until(instance)
     label = getattr(instance, "public_id", None) or f"{instance._meta.verbose_name} {instance.pk}"
