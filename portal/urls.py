@@ -14,6 +14,10 @@ portal_patterns = (
     "portal",
 )
 
+# Friendly error pages: Django's own handlers render 403.html, 403_csrf.html and 500.html;
+# ours renders 404.html, filtering what the page repeats of the error.
+handler404 = "portal.views.not_found"
+
 urlpatterns = [
     path("", include(portal_patterns)),
     path("", include("changes.urls")),

@@ -5,8 +5,9 @@ import zoneinfo
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import Resolver404
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -75,3 +76,15 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
     return render(
         request, "portal/preferences.html", {"zones": zones, "current": current}, status=status
     )
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The friendly 404 (``handler404``). It repeats a view's own sentence ("No such
+    window.", the same whether the object is missing or hidden) but never a resolver's
+    internals or a model's name from ``get_object_or_404``."""
+    message = ""
+    if isinstance(exception, Http404) and not isinstance(exception, Resolver404):
+        text = exception.args[0] if exception.args else ""
+        if isinstance(text, str) and "matches the given query" not in text:
+            message = text
+    return render(request, "404.html", {"message": message}, status=404)
