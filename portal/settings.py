@@ -485,6 +485,9 @@ for _role in MFA_REQUIRED_ROLES:
         )
 MFA_ISSUER = env_str("MFA_ISSUER", "Change & Maintenance Portal")
 OTP_TOTP_ISSUER = MFA_ISSUER
+# Wrong codes count toward the axes lockout (5 in 15 minutes, like passwords); django-otp's
+# own growing delay on top would refuse a right code typed just after a wrong one.
+OTP_TOTP_THROTTLE_FACTOR = 0
 MFA_RECOVERY_CODES = 10
 
 # Evidence packs are signed with this Ed25519 key (base64 of its 32-byte private seed).
