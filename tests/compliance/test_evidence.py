@@ -30,30 +30,23 @@ def _download(client, change) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def _verify(tmp_path: Path, pack: bytes | Path, *, key: bool = True, python=sys.executable):
+def _verify(tmp_path: Path, pack: bytes | Path, *, key: bool = True):
+    """Run the pack's own verifier in a fresh Python, as an auditor would."""
     if isinstance(pack, bytes):
         path = tmp_path / "pack.zip"
         path.write_bytes(pack)
+        source = zipfile.ZipFile(path).read("verify_evidence.py")
     else:
         path = pack
+        source = (path / "verify_evidence.py").read_bytes()
     verifier = tmp_path / "verify_evidence.py"
-    with zipfile.ZipFile(path) if path.is_file() else _NoZip() as archive:
-        source = archive.read("verify_evidence.py") if archive else None
-    verifier.write_bytes(source or (path / "verify_evidence.py").read_bytes())
-    args = [str(python), str(verifier), str(path)]
+    verifier.write_bytes(source)
+    args = [sys.executable, str(verifier), str(path)]
     if key:
         pem = tmp_path / "signing-key.pem"
         pem.write_text(signing.public_key_pem())
         args += ["--public-key", str(pem)]
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-
-
-class _NoZip:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _rewrite(pack: bytes, changes: dict[str, bytes]) -> bytes:
