@@ -34,6 +34,12 @@ def _ratifications(request):
 def register() -> None:
     registry.register_nav("Changes", "changes:list", allowed=lambda user: True, order=10)
     registry.register_nav("Approvals", "changes:approvals", allowed=_approver, order=20)
+    registry.register_nav(
+        "Standard changes",
+        "changes:templates",
+        allowed=lambda user: access.can_create(user) or _approver(user),
+        order=15,
+    )
     registry.register_dashboard_panel(
         "approvals", "changes/_dash_approvals.html", _my_approvals, order=10, allowed=_approver
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from changes import views
+from changes import template_views, views
 
 app_name = "changes"
 
@@ -20,6 +20,18 @@ urlpatterns = [
     path("approvals/", views.approval_queue, name="approvals"),
     path("approvals/<int:pk>/", views.approval_decide, name="approval"),
     path("approvals/<int:pk>/delegate/", views.approval_delegate, name="delegate"),
+    # The standard change catalog.
+    path("templates/", template_views.template_list, name="templates"),
+    path("templates/new/", template_views.template_new, name="template_new"),
+    path("templates/<int:pk>/", template_views.template_detail, name="template"),
+    path("templates/<int:pk>/edit/", template_views.template_edit, name="template_edit"),
+    path("templates/<int:pk>/retire/", template_views.template_retire, name="template_retire"),
+    path("templates/<int:pk>/file/", template_views.template_file, name="template_file"),
+    path(
+        "templates/approvals/<int:pk>/decide/",
+        template_views.template_decide,
+        name="template_decide",
+    ),
     path(
         "approvals/<int:pk>/delegation/revoke/",
         views.approval_delegation_revoke,

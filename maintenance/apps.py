@@ -6,7 +6,7 @@ class MaintenanceConfig(AppConfig):
 
     def ready(self) -> None:
         from changes import hooks
-        from maintenance import panels
+        from maintenance import panels, template_procedures
         from maintenance.procedures import checklist, script  # noqa: F401  (built-in kinds)
 
         # Security updates: their executors, procedure kind, beat tasks and admin.
@@ -16,5 +16,6 @@ class MaintenanceConfig(AppConfig):
         from maintenance.services import reports, windows
 
         panels.register()
+        template_procedures.register()
         hooks.on_approval_decided(windows.on_change_approval_decided)
         hooks.on_change_moved(reports.on_change_moved)

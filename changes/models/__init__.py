@@ -32,3 +32,11 @@ from changes.models.rules import (  # noqa: F401
     RiskRule,
     RiskThreshold,
 )
+from changes.models.standard import (  # noqa: F401
+    StandardTemplate,
+    TemplateApproval,
+    TemplateApprovalGroupObjectPermission,
+    TemplateApprovalUserObjectPermission,
+    TemplateStatus,
+    TemplateVersion,
+)

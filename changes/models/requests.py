@@ -161,6 +161,15 @@ class ChangeRequest(StateMachineMixin, models.Model):
     copied_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="copies"
     )
+    # Filed from a standard change template: pre-approved when it stays within it.
+    template_version = models.ForeignKey(
+        "changes.TemplateVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="changes",
+    )
+    pre_approved = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -173,6 +182,13 @@ class ChangeRequest(StateMachineMixin, models.Model):
         indexes = [
             models.Index(fields=["requester", "state"]),
             models.Index(fields=["proposed_start"]),
+            # The change list: newest first, keyset pages, and its state and requester
+            # filters in the same order.
+            models.Index(fields=["-created_at", "-id"], name="change_list_idx"),
+            models.Index(fields=["state", "-created_at", "-id"], name="change_state_list_idx"),
+            models.Index(
+                fields=["requester", "-created_at", "-id"], name="change_requester_list_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -187,7 +203,17 @@ class ChangeRequest(StateMachineMixin, models.Model):
 
     @property
     def review_name(self) -> str:
+        if self.pre_approved:
+            return "Pre-approved by its standard change template"
         return REVIEW_NAME.get(self.category, "")
+
+    @property
+    def category_label(self) -> str:
+        """The category as pages show it: a change filed from an approved template and
+        within it is "Standard (pre-approved)"."""
+        if self.pre_approved and self.category == Category.STANDARD:
+            return "Standard (pre-approved)"
+        return self.get_category_display()
 
     @property
     def proposed_end(self):
@@ -253,6 +279,18 @@ class ChangeRequest(StateMachineMixin, models.Model):
         conditions=[all_required_approved],
     )
     def approve(self) -> None:
+        pass
+
+    def is_pre_approved(self) -> bool:
+        return self.pre_approved
+
+    @transition(
+        field=state,
+        source=State.SUBMITTED,
+        target=State.APPROVED,
+        conditions=[is_pre_approved],
+    )
+    def pre_approve(self) -> None:
         pass
 
     @transition(
@@ -392,6 +430,13 @@ class Approval(ApprovalBase):
         indexes = [
             models.Index(fields=["status", "phase", "due_at"], name="approval_queue_idx"),
             models.Index(fields=["decided_by", "change"], name="approval_decider_idx"),
+            # The approval queue: pending ones only, in the queue's order.
+            models.Index(
+                models.F("due_at").asc(nulls_last=True),
+                "id",
+                condition=models.Q(status="PENDING"),
+                name="approval_pending_due_idx",
+            ),
         ]
         permissions = [("decide_approval", "Can decide this approval")]
 

@@ -5,7 +5,8 @@
 - ``decisions``: the approval engine shared with emergency windows;
 - ``approvals``: deciding and delegating a change's approvals, escalation;
 - ``lifecycle``: scheduled → started → implemented → verified → completed or failed;
-- ``closure``: the post-implementation review, corrective actions, closing.
+- ``closure``: the post-implementation review, corrective actions, closing;
+- ``templates``: the standard change catalog and changes filed from it.
 
 The names below are the package's interface; import them from here.
 """
@@ -37,6 +38,12 @@ from changes.services.lifecycle import (
     change_verify,
 )
 from changes.services.review import change_reopen_review, change_submit
+from changes.services.templates import (
+    change_file_from_template,
+    template_approval_decide,
+    template_propose,
+    template_retire,
+)
 
 __all__ = [
     "EDITABLE_FIELDS",
@@ -50,6 +57,7 @@ __all__ = [
     "change_copy",
     "change_create",
     "change_fail",
+    "change_file_from_template",
     "change_implement",
     "change_procedure_profile_set",
     "change_procedures_succeeded",
@@ -63,4 +71,7 @@ __all__ = [
     "corrective_action_record",
     "delegations_expire",
     "review_submit",
+    "template_approval_decide",
+    "template_propose",
+    "template_retire",
 ]

@@ -10,12 +10,13 @@ from django.db.models import F
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from changes import access, risk
+from changes import access, risk, standard
 from changes.models import Approval, ChangeRequest, State
 from changes.policy import required_approvals
 from changes.services.common import check_version, lock_change, notify_approvers, save_versioned
 from portal.audit import audit_record
 from portal.errors import Conflict, Invalid
+from portal.notifications import notify
 from portal.roles import Role
 from portal.transactions import service
 
@@ -50,6 +51,17 @@ def change_submit(
     locked.risk_assessed_at = now
     locked.category = assessment.category
     locked.submitted_at = now
+    pre = standard.preapproval(locked, assessment)
+    if pre is not None and not pre.granted:
+        locked.risk_factors.append(
+            {
+                "key": "template",
+                "label": "Standard change template",
+                "value": pre.version.public_id,
+                "points": 0,
+                "why": f"Not pre-approved: {pre.reason} It goes through the normal review.",
+            }
+        )
     locked.submit()
     save_versioned(
         locked,
@@ -74,6 +86,14 @@ def change_submit(
             "category": assessment.category,
         },
     )
+    if pre is not None:
+        audit_record(
+            action="change.pre_approved" if pre.granted else "change.preapproval_refused",
+            obj=locked,
+            details={"template": pre.version.public_id, "reason": pre.reason},
+        )
+        if pre.granted:
+            return _pre_approve(locked, now=now)
     approvals = _open_review(locked, now=now)
     locked.start_review()
     save_versioned(locked, ["state"])
@@ -87,6 +107,22 @@ def change_submit(
     )
     notify_approvers(locked, [a for a in approvals if a.phase == Approval.Phase.PRE])
     return locked
+
+
+def _pre_approve(change: ChangeRequest, *, now: datetime) -> ChangeRequest:
+    """Within its approved template: approved now, by the template's own approvals."""
+    change.pre_approved = True
+    change.pre_approve()
+    change.decided_at = now
+    save_versioned(change, ["state", "pre_approved", "decided_at"])
+    notify(
+        recipients=[change.requester],
+        subject=f"{change.public_id} is pre-approved (standard change)",
+        body=f"{change.title}. An operator schedules it into a routine window.",
+        url=change.get_absolute_url(),
+        dedup_key=f"change:{change.pk}:pre_approved",
+    )
+    return change
 
 
 def _open_review(change: ChangeRequest, *, now: datetime) -> list[Approval]:
@@ -122,6 +158,12 @@ def change_reopen_review(*, change: ChangeRequest, by, reason: str) -> ChangeReq
     locked = lock_change(change.pk)
     if locked.state not in (State.APPROVED, State.SCHEDULED):
         raise Conflict(f"{locked.public_id} is not approved; its review is still open.")
+    if locked.pre_approved:
+        # What will run is no longer what the template's approvers approved: the
+        # change goes through the normal review of its category.
+        locked.pre_approved = False
+        save_versioned(locked, ["pre_approved"])
+        _open_review(locked, now=timezone.now())
     approvals = locked.approvals.filter(phase=Approval.Phase.PRE)
     approvals.update(
         status=Approval.Status.PENDING,

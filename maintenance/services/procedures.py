@@ -73,6 +73,15 @@ def change_procedure_remove(*, item: ChangeProcedure, by) -> None:
 
 
 def _after_edit(change: ChangeRequest, by, *, reason: str) -> None:
+    procedures_profile_refresh(change=change)
+    if change.state in (State.APPROVED, State.SCHEDULED):
+        ScheduledChange.objects.filter(change=change).delete()
+        change_services.change_reopen_review(change=change, by=by, reason=reason)
+
+
+@service
+def procedures_profile_refresh(*, change: ChangeRequest) -> None:
+    """Record on the change what its procedures declare (count, impact, downtime)."""
     items = list(change.procedures.all())
     impact, downtime = "", False
     for item in items:
@@ -84,6 +93,3 @@ def _after_edit(change: ChangeRequest, by, *, reason: str) -> None:
     change_services.change_procedure_profile_set(
         change=change, count=len(items), impact=impact, requires_downtime=downtime
     )
-    if change.state in (State.APPROVED, State.SCHEDULED):
-        ScheduledChange.objects.filter(change=change).delete()
-        change_services.change_reopen_review(change=change, by=by, reason=reason)
