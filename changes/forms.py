@@ -110,6 +110,13 @@ class ChangeRequestForm(forms.ModelForm):
             self.fields[name].validators.append(MaxLengthValidator(MAX_TEXT))
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
+        # Name the zone the start is read in (the viewer's, active for this request).
+        zone = timezone.get_current_timezone_name()
+        abbreviation = f"{timezone.localtime():%Z}"
+        start = self.fields["proposed_start"]
+        start.help_text = (
+            f"In your time zone, {zone} ({abbreviation}). Change it under Preferences."
+        )
 
     def clean_proposed_start(self):
         start = self.cleaned_data["proposed_start"]

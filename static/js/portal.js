@@ -17,3 +17,30 @@ document.addEventListener("change", function (event) {
   url.searchParams.set(select.getAttribute("data-reload-param"), select.value);
   window.location.assign(url.toString());
 });
+
+// Offer to show times in the browser's own zone when it differs from the preference
+// (templates/portal/_timezone_offer.html); the form posts to Preferences.
+(function () {
+  const UTC = ["UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"];
+  function offerZone() {
+    const offer = document.querySelector("[data-timezone-offer]");
+    if (!offer || !window.Intl) {
+      return;
+    }
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const current = offer.getAttribute("data-current-zone");
+    if (!zone || zone === current || (UTC.includes(zone) && UTC.includes(current))) {
+      return;
+    }
+    offer.querySelector("input[name=timezone]").value = zone;
+    offer.querySelectorAll("[data-browser-zone]").forEach(function (el) {
+      el.textContent = zone;
+    });
+    offer.hidden = false;
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", offerZone);
+  } else {
+    offerZone();
+  }
+})();

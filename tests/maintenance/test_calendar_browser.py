@@ -46,7 +46,7 @@ def test_an_operator_pages_through_months_and_subscribes_to_the_feed(
     expect(page).to_have_url(
         f"{live_server.url}/calendar/?year={next_month.year}&month={next_month.month}"
     )
-    expect(page.get_by_test_id(f"window-{window.pk}")).to_contain_text("01:00–05:00 Routine")
+    expect(page.get_by_test_id(f"window-{window.pk}")).to_contain_text("01:00–05:00 UTC Routine")
 
     page.get_by_role("button", name="Create feed URL").click()
     feed = page.get_by_test_id("feed-url")
