@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -107,7 +108,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["object_type", "object_id", "sequence"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "sequence"]),
+            # The audit trail's filters, each in the trail's order (newest first).
+            models.Index(fields=["object_id", "-sequence"], name="audit_object_idx"),
+            models.Index(Upper("username"), models.F("sequence").desc(), name="audit_username_idx"),
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id}"
