@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from changes.models import (
@@ -58,22 +58,34 @@ def is_requester(user, change: ChangeRequest) -> bool:
 # --- what the user may see --------------------------------------------------------
 
 
+def change_visibility(user, *, path: str = "") -> Q | None:
+    """The condition "this user may see the change" over a query whose change is at
+    ``path`` ("" on ChangeRequest itself, "change__" on approvals and slots), or None
+    when the user sees every change. Semi-joins (EXISTS) on the change's id, so a list
+    can walk an index in its own order and stop at its page."""
+    if sees_everything(user):
+        return None
+    change_id = OuterRef(f"{path[:-2]}_id" if path else "pk")
+    tenant_ids = visible_tenants(user).values("pk")
+    via_tenant = Exists(
+        ChangeRequest.tenants.through.objects.filter(
+            changerequest_id=change_id, tenant_id__in=tenant_ids
+        )
+    )
+    delegated = Exists(
+        Approval.objects.filter(
+            change_id=change_id, delegated_to=user, delegation_expires_at__gt=timezone.now()
+        )
+    )
+    decided = Exists(Approval.objects.filter(change_id=change_id, decided_by=user))
+    return Q(**{f"{path}requester": user}) | via_tenant | delegated | decided
+
+
 def changes_visible_to(user) -> QuerySet[ChangeRequest]:
     """Changes of a tenant the user may view, their own, or one they hold an approval on."""
+    condition = change_visibility(user)
     qs = ChangeRequest.objects.all()
-    if sees_everything(user):
-        return qs
-    tenant_ids = visible_tenants(user).values("pk")
-    delegated = Approval.objects.filter(
-        delegated_to=user, delegation_expires_at__gt=timezone.now()
-    ).values("change_id")
-    decided = Approval.objects.filter(decided_by=user).values("change_id")
-    via_tenant = ChangeRequest.tenants.through.objects.filter(tenant_id__in=tenant_ids).values(
-        "changerequest_id"
-    )
-    return qs.filter(
-        Q(requester=user) | Q(pk__in=via_tenant) | Q(pk__in=delegated) | Q(pk__in=decided)
-    )
+    return qs if condition is None else qs.filter(condition)
 
 
 def can_view_change(user, change: ChangeRequest) -> bool:

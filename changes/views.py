@@ -77,13 +77,24 @@ def change_list(request: HttpRequest) -> HttpResponse:
     form = ChangeFilterForm(request.GET or None, user=request.user)
     filters = form.cleaned_data if form.is_valid() else {}
     page = selectors.change_page(
-        user=request.user, filters=filters, page_number=request.GET.get("page", 1)
+        user=request.user,
+        filters=filters,
+        before=request.GET.get("before"),
+        after=request.GET.get("after"),
     )
+    query = request.GET.copy()
+    for key in ("before", "after", "page"):
+        query.pop(key, None)
     template = "changes/_list_rows.html" if request.htmx else "changes/list.html"
     return render(
         request,
         template,
-        {"page": page, "form": form, "can_create": access.can_create(request.user)},
+        {
+            "page": page,
+            "query": query.urlencode(),
+            "form": form,
+            "can_create": access.can_create(request.user),
+        },
     )
 
 

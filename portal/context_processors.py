@@ -11,6 +11,15 @@ def navigation(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
+    # Every panel a page renders with the request runs the context processors again:
+    # the entries and the unread count are worked out once per request.
+    cached = getattr(request, "_portal_navigation", None)
+    if cached is None:
+        cached = request._portal_navigation = _navigation(request, user)
+    return cached
+
+
+def _navigation(request, user) -> dict:
     items = []
     for entry in registry.nav_entries():
         if not entry.allowed(user):
