@@ -3,6 +3,10 @@ as RFC 5545 events that Outlook, Google Calendar and Apple Calendar subscribe to
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
@@ -17,6 +21,7 @@ from maintenance.calendar_selectors import (
     windows_between,
 )
 from maintenance.models import MaintenanceWindow, WindowType
+from portal.audit import chain_head
 
 PRODID = "-//Change & Maintenance Portal//Maintenance calendar//EN"
 CALNAME = "Change Portal maintenance"
@@ -130,3 +135,80 @@ def feed_render(*, user, now: datetime | None = None, base_url: str | None = Non
             if last >= first_day:
                 cal.add_component(_blackout_event(first, last, reason, stamp))
     return cal.to_ical()
+
+
+# --- the cache: one rendered feed per user, per state of the portal ---------------------
+
+# A rendered feed is kept this long at most: what time alone changes (the range moving,
+# a delegation running out before beat ends it) shows within it. It is the max-age the
+# feed's response already gives calendar apps.
+CACHE_SECONDS = 300
+# Feeds kept per process, by size (a feed of 8,000 changes is about a megabyte).
+CACHE_BYTES = 32 * 1024 * 1024
+
+
+class FeedCache:
+    """Rendered feeds by (user, audit chain head, base URL), oldest dropped first.
+
+    Every write the portal makes is a service that records an audit row in the same
+    transaction (a window opened, a change scheduled or moved, an approval decided or
+    delegated, a tenant or role granted in the admin), so the chain head moves with
+    every fact a feed shows: a feed cached at one head is exactly the feed at that head.
+    Reading the head is one index probe; per process, so nothing is shared to go stale.
+    """
+
+    def __init__(self, *, max_bytes: int = CACHE_BYTES, seconds: float = CACHE_SECONDS):
+        self.max_bytes = max_bytes
+        self.seconds = seconds
+        self._items: OrderedDict[tuple, tuple[float, bytes, str]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> tuple[bytes, str] | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            return item[1], item[2]
+
+    def put(self, key: tuple, body: bytes, etag: str) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+            self._items[key] = (time.monotonic() + self.seconds, body, etag)
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes:
+                self._drop(next(iter(self._items)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def _drop(self, key: tuple) -> None:
+        _, body, _ = self._items.pop(key)
+        self._bytes -= len(body)
+
+
+feed_cache = FeedCache()
+
+
+def feed_for(*, user, base_url: str | None = None) -> tuple[bytes, str]:
+    """The user's feed and its ETag: rendered once per state of the portal (the audit
+    chain head), then served from this process's cache."""
+    base_url = (base_url or settings.PORTAL_BASE_URL).rstrip("/")
+    sequence, head = chain_head()
+    key = (user.pk, sequence, head, base_url)
+    cached = feed_cache.get(key)
+    if cached is not None:
+        return cached
+    body = feed_render(user=user, base_url=base_url)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    feed_cache.put(key, body, etag)
+    return body, etag

@@ -8,9 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from django.db.models import Prefetch
+from django.db.models import BooleanField, ExpressionWrapper, Value
+from django.urls import reverse
 
-from changes.access import changes_visible_to
+from changes.access import change_visibility
+from changes.models import ChangeRequest
 from maintenance.blackout import blackout_days
 from maintenance.models import (
     CalendarFeedToken,
@@ -59,41 +61,57 @@ def routine_policy() -> MaintenancePolicy | None:
 
 
 def windows_between(start: datetime, end: datetime) -> list[MaintenanceWindow]:
-    """Windows starting in [start, end), each with its scheduled changes (two queries)."""
-    slots = ScheduledChange.objects.select_related("change")
+    """Windows starting in [start, end), with only what the calendar and feed show."""
     return list(
         MaintenanceWindow.objects.filter(start__gte=start, start__lt=end)
-        .prefetch_related(Prefetch("scheduled_changes", queryset=slots.order_by("position")))
+        .only("id", "type", "start", "duration_minutes", "status", "title")
         .order_by("start", "pk")
     )
 
 
+class _Pk:
+    __slots__ = ("pk",)
+
+    def __init__(self, pk: int) -> None:
+        self.pk = pk
+
+
+# The model's own formatting of a public id, without building a model per slot.
+_public_id = ChangeRequest.public_id.fget
+_URL_SENTINEL = 987654321
+
+
 def window_entries(user, windows: Iterable[MaintenanceWindow]) -> list[WindowEntry]:
-    """Pair each window with its changes, hiding the titles this user may not see."""
+    """Pair each window with its changes, hiding the titles this user may not see: one
+    query of plain values (window, change id and title, times, and whether the user may
+    see the change, decided in the query by the change list's own rule)."""
     windows = list(windows)
-    change_ids = {slot.change_id for w in windows for slot in w.scheduled_changes.all()}
-    visible: set[int] = set()
-    if change_ids:
-        visible = set(
-            changes_visible_to(user).filter(pk__in=change_ids).values_list("pk", flat=True)
+    if not windows:
+        return []
+    visible = change_visibility(user, path="change__")
+    seen = Value(True) if visible is None else ExpressionWrapper(visible, BooleanField())
+    rows = (
+        ScheduledChange.objects.filter(window__in=[w.pk for w in windows])
+        .annotate(seen=seen)
+        .order_by("window_id", "position")
+        .values_list(
+            "window_id", "change_id", "change__title", "planned_start", "planned_minutes", "seen"
         )
-    entries = []
-    for window in windows:
-        changes = []
-        for slot in window.scheduled_changes.all():
-            seen = slot.change_id in visible
-            changes.append(
-                ChangeEntry(
-                    public_id=slot.change.public_id if seen else "",
-                    title=slot.change.title if seen else "",
-                    url=slot.change.get_absolute_url() if seen else "",
-                    planned_start=slot.planned_start,
-                    planned_minutes=slot.planned_minutes,
-                    visible=seen,
-                )
+    )
+    url = reverse("changes:detail", kwargs={"pk": _URL_SENTINEL})
+    by_window: dict[int, list[ChangeEntry]] = {w.pk: [] for w in windows}
+    for window_id, change_id, title, planned_start, planned_minutes, shown in rows:
+        by_window[window_id].append(
+            ChangeEntry(
+                public_id=_public_id(_Pk(change_id)) if shown else "",
+                title=title if shown else "",
+                url=url.replace(str(_URL_SENTINEL), str(change_id)) if shown else "",
+                planned_start=planned_start,
+                planned_minutes=planned_minutes,
+                visible=bool(shown),
             )
-        entries.append(WindowEntry(window=window, changes=changes))
-    return entries
+        )
+    return [WindowEntry(window=w, changes=by_window[w.pk]) for w in windows]
 
 
 def _local_midnight(day: date, tz: tzinfo) -> datetime:

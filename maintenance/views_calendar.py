@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -20,7 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from changes.forms import DelegateForm
 from maintenance import selectors, services
 from maintenance.access import can_see_windows, may_request_emergency
-from maintenance.calendar_feed import feed_render
+from maintenance.calendar_feed import feed_for
 from maintenance.calendar_forms import EmergencyWindowForm, WindowDecisionForm
 from maintenance.calendar_selectors import active_feed_token, month_calendar, week_calendar
 from maintenance.calendar_services import (
@@ -186,10 +187,11 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     )
     if feed_token is None or not can_see_windows(feed_token.user):
         raise Http404("No such calendar feed.")
-    response = HttpResponse(
-        feed_render(user=feed_token.user, base_url=request.build_absolute_uri("/")),
-        content_type="text/calendar; charset=utf-8",
+    body, etag = feed_for(user=feed_token.user, base_url=request.build_absolute_uri("/"))
+    response = get_conditional_response(request, etag=etag) or HttpResponse(
+        body, content_type="text/calendar; charset=utf-8"
     )
+    response["ETag"] = etag
     response["Content-Disposition"] = 'inline; filename="maintenance.ics"'
     response["Cache-Control"] = "private, max-age=300"
     response["X-Robots-Tag"] = "noindex, nofollow"
