@@ -30,24 +30,61 @@ def _normalise(details: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(details or {}, default=str, sort_keys=True))
 
 
+# The canonical content is ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False)`` of the row's fields. It is written out key by key here, in sorted
+# order, with the encoder json.dumps itself uses for each value: the same text, without
+# building a dict and sorting it for every row of a million-row verification.
+_encode_str = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False)'s own
+_encode_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _value(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    return _encode_json(value)
+
+
+def _canonical(
+    sequence, created: str | None, user_id, username, role, acting_for_id, ip_address,
+    request_id, action, object_type, object_id, outcome, details,
+) -> str:  # fmt: skip
+    details_text = "{}" if details == {} else _encode_json(details)
+    return (
+        f'{{"acting_for_id":{_value(acting_for_id)},"action":{_value(action)},'
+        f'"created_at":{_value(created)},"details":{details_text},'
+        f'"ip_address":{_value(ip_address)},"object_id":{_value(object_id)},'
+        f'"object_type":{_value(object_type)},"outcome":{_value(outcome)},'
+        f'"request_id":{_value(request_id)},"role":{_value(role)},'
+        f'"sequence":{_value(sequence)},"user_id":{_value(user_id)},'
+        f'"username":{_value(username)}}}'
+    )
+
+
+def _created(created_at) -> str | None:
+    return created_at.astimezone(UTC).isoformat(timespec="microseconds") if created_at else None
+
+
 def canonical_content(event: AuditEvent) -> str:
-    created = event.created_at.astimezone(UTC) if event.created_at else None
-    payload = {
-        "sequence": event.sequence,
-        "created_at": created.isoformat(timespec="microseconds") if created else None,
-        "user_id": event.user_id,
-        "username": event.username,
-        "role": event.role,
-        "acting_for_id": event.acting_for_id,
-        "ip_address": event.ip_address,
-        "request_id": event.request_id,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "outcome": event.outcome,
-        "details": event.details,
-    }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _canonical(
+        event.sequence,
+        _created(event.created_at),
+        event.user_id,
+        event.username,
+        event.role,
+        event.acting_for_id,
+        event.ip_address,
+        event.request_id,
+        event.action,
+        event.object_type,
+        event.object_id,
+        event.outcome,
+        event.details,
+    )
 
 
 def compute_hash(prev_hash: str, event: AuditEvent) -> str:
@@ -117,8 +154,47 @@ class ChainReport:
         return not self.breaks
 
 
-def iter_chain() -> Iterator[AuditEvent]:
-    return AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000)
+# What verification reads of each row, in this order.
+_CHAIN_COLUMNS = (
+    "id", "sequence", "created_at", "user_id", "username", "role", "acting_for_id",
+    "ip_address", "request_id", "action", "object_type", "object_id", "outcome", "details",
+    "prev_hash", "hash",
+)  # fmt: skip
+_BATCH = 5000
+
+
+def _server_side_rows(conn, query: str, params) -> Iterator[tuple]:
+    with conn.cursor(name="portal_audit_chain") as cursor:
+        cursor.itersize = _BATCH
+        cursor.execute(query, params)
+        while rows := cursor.fetchmany(_BATCH):
+            for row in rows:
+                yield (*row[:13], json.loads(row[13]), row[14], row[15])
+
+
+def iter_chain_rows() -> Iterator[tuple]:
+    """Every row as a tuple of ``_CHAIN_COLUMNS`` (details decoded), in sequence order.
+
+    On PostgreSQL from a server-side cursor, a batch at a time, so memory stays flat:
+    inside the caller's transaction when there is one (it sees what that transaction
+    sees), otherwise on a connection of its own in one read-only snapshot, so the
+    caller's connection stays free to commit progress while the chain is read."""
+    qs = AuditEvent.objects.order_by("sequence").values_list(*_CHAIN_COLUMNS)
+    if connection.vendor != "postgresql":
+        yield from qs.iterator(chunk_size=_BATCH)
+        return
+    query, params = qs.query.sql_with_params()
+    if connection.in_atomic_block:
+        connection.ensure_connection()
+        yield from _server_side_rows(connection.connection, query, params)
+        return
+    import psycopg
+
+    with psycopg.connect(**connection.get_connection_params()) as reader:
+        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        reader.read_only = True
+        with reader.transaction():
+            yield from _server_side_rows(reader, query, params)
 
 
 def verify_chain(
@@ -132,23 +208,31 @@ def verify_chain(
     expected_sequence = 1
     checked = 0
     breaks: list[ChainBreak] = []
-    for event in iter_chain():
+    sha256 = hashlib.sha256
+    for (pk, sequence, created_at, user_id, username, role, acting_for_id, ip_address,
+         request_id, action, object_type, object_id, outcome, details, stored_prev,
+         stored_hash) in iter_chain_rows():  # fmt: skip
         checked += 1
         if progress is not None and checked % progress_every == 0:
             progress(checked)
         reason = ""
-        if event.sequence != expected_sequence:
-            reason = f"sequence {expected_sequence} is missing (found {event.sequence})"
-        elif event.prev_hash != prev_hash:
+        if sequence != expected_sequence:
+            reason = f"sequence {expected_sequence} is missing (found {sequence})"
+        elif stored_prev != prev_hash:
             reason = "previous-hash link does not match the row before it"
-        elif compute_hash(event.prev_hash, event) != event.hash:
-            reason = "content does not match its hash (row was altered)"
+        else:
+            content = _canonical(
+                sequence, _created(created_at), user_id, username, role, acting_for_id,
+                ip_address, request_id, action, object_type, object_id, outcome, details,
+            )  # fmt: skip
+            if sha256((stored_prev + content).encode("utf-8")).hexdigest() != stored_hash:
+                reason = "content does not match its hash (row was altered)"
         if reason:
-            breaks.append(ChainBreak(sequence=event.sequence, pk=event.pk, reason=reason))
+            breaks.append(ChainBreak(sequence=sequence, pk=pk, reason=reason))
             if first_only:
                 break
-        prev_hash = event.hash
-        expected_sequence = event.sequence + 1
+        prev_hash = stored_hash
+        expected_sequence = sequence + 1
     return ChainReport(checked=checked, head=prev_hash, breaks=breaks)
 
 

@@ -1,0 +1,144 @@
+"""Verification reads the chain as tuples from a server-side cursor (issue 13), and the
+canonical content it hashes is, byte for byte, the JSON the chain has always hashed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portal.audit import audit_record, canonical_content, iter_chain_rows, verify_chain
+from portal.models import AuditEvent
+
+
+def reference_content(event) -> str:
+    """The canonical content as it was first defined: one json.dumps of the fields."""
+    created = event.created_at.astimezone(UTC) if event.created_at else None
+    payload = {
+        "sequence": event.sequence,
+        "created_at": created.isoformat(timespec="microseconds") if created else None,
+        "user_id": event.user_id,
+        "username": event.username,
+        "role": event.role,
+        "acting_for_id": event.acting_for_id,
+        "ip_address": event.ip_address,
+        "request_id": event.request_id,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "outcome": event.outcome,
+        "details": event.details,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# Text as people and systems write it: accents, CJK, emoji, quotes, backslashes and
+# control characters (a pasted tab or newline), never a lone surrogate (not UTF-8).
+text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | text
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(text, children, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    sequence=st.integers(1, 2**62),
+    created=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    )
+    | st.none(),
+    user_id=st.integers(1, 2**40) | st.none(),
+    username=text,
+    role=text,
+    acting_for_id=st.integers(1, 2**40) | st.none(),
+    ip_address=st.ip_addresses().map(str) | st.none(),
+    request_id=text,
+    action=text,
+    object_type=text,
+    object_id=text,
+    outcome=st.sampled_from(list(AuditEvent.Outcome)),
+    details=st.dictionaries(text, json_values, max_size=5),
+)
+def test_the_canonical_content_is_the_json_the_chain_always_hashed(**fields):
+    event = SimpleNamespace(
+        **{("created_at" if k == "created" else k): v for k, v in fields.items()}
+    )
+    assert canonical_content(event) == reference_content(event)
+
+
+@pytest.mark.django_db
+def test_a_recorded_event_hashes_the_same_as_before():
+    event = audit_record(
+        action="test.unicode",
+        object_type="thing",
+        object_id='Prüfung ✓ "quoted"\n',
+        details={"b": [1, 2.5, None, True], "a": {"ü": "\t"}, "zz": "雪"},
+    )
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert canonical_content(stored) == reference_content(stored)
+    assert verify_chain().intact
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_it_reads_what_the_transaction_sees():
+    for n in range(7):
+        audit_record(action="test.row", object_type="n", object_id=n)
+    # The test runs in a transaction: the rows are not committed, yet they are checked.
+    assert connection.in_atomic_block
+    report = verify_chain()
+    assert report.intact
+    assert report.checked == AuditEvent.objects.count() >= 7
+    rows = list(iter_chain_rows())
+    assert [r[1] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(isinstance(r, tuple) and isinstance(r[13], dict) for r in rows)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_it_reads_on_its_own_connection_and_progress_commits():
+    from django.db import connections
+
+    for n in range(25):
+        audit_record(action="test.row", object_type="n", object_id=n)
+    seen: list[int] = []
+
+    def progress(checked: int) -> None:
+        # The caller's connection is free: a progress row written here is committed
+        # while the chain is still being read.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM portal_auditevent")
+        seen.append(checked)
+
+    assert not connection.in_atomic_block
+    report = verify_chain(progress=progress, progress_every=10)
+    total = AuditEvent.objects.count()
+    assert report.intact and report.checked == total >= 25
+    assert seen == list(range(10, total + 1, 10))
+    connections.close_all()
+
+
+@pytest.mark.django_db
+def test_it_names_a_row_altered_behind_the_triggers_back_in_a_long_chain():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(30):
+        audit_record(action="test.chain", object_type="n", object_id=n, details={"n": n})
+    victim = AuditEvent.objects.get(action="test.chain", object_id="17")
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(
+            "UPDATE portal_auditevent SET created_at = %s WHERE id = %s",
+            [start + timedelta(microseconds=1), victim.pk],
+        )
+        cursor.execute("SET session_replication_role = DEFAULT")
+    report = verify_chain(first_only=False)
+    assert [b.sequence for b in report.breaks] == [victim.sequence]
+    assert report.breaks[0].pk == victim.pk
+    assert "altered" in report.breaks[0].reason
