@@ -40,6 +40,7 @@ class Panel:
 _nav: dict[str, NavEntry] = {}
 _dashboard: dict[str, Panel] = {}
 _change: dict[str, dict[str, Panel]] = {"detail": {}, "approval": {}}
+_preferences: dict[str, Panel] = {}
 
 
 def register_nav(label: str, url_name: str, *, allowed: Callable[[Any], bool], order: int):
@@ -54,6 +55,11 @@ def register_change_panel(key: str, template: str, context, *, order: int, page=
     """A panel on the change page (``page="detail"``) or on the approval page, where an
     approver sees what will run before deciding (``page="approval"``)."""
     _change[page][key] = Panel(key, template, context, order)
+
+
+def register_preferences_panel(key: str, template: str, context, *, order: int, allowed=None):
+    """A section of the Preferences page (the API tokens); ``context(request)``."""
+    _preferences[key] = Panel(key, template, context, order, allowed or (lambda user: True))
 
 
 def nav_entries() -> list[NavEntry]:
@@ -78,6 +84,10 @@ def dashboard_panels(request: HttpRequest) -> list[SafeString]:
     return _render(_dashboard, request)
 
 
+def preferences_panels(request: HttpRequest) -> list[SafeString]:
+    return _render(_preferences, request)
+
+
 def change_panels(request: HttpRequest, change, *, page: str = "detail") -> list[SafeString]:
     return _render(_change[page], request, change)
 
@@ -92,3 +102,20 @@ def register_demo_seeder(seeder: Callable[[], str]) -> None:
 
 def demo_seeders() -> list[Callable[[], str]]:
     return list(_demo_seeders)
+
+
+_worker_queues: list[Callable[[], list[str]]] = []
+
+
+def register_worker_queues(queues: Callable[[], list[str]]) -> None:
+    """``queues()`` names Celery queues an app routes tasks to besides the default one
+    (the database targets' queues); a worker for all queues consumes them too."""
+    _worker_queues.append(queues)
+
+
+def worker_queues(default: str = "celery") -> list[str]:
+    """The default queue, then every registered queue, once each."""
+    names = [default]
+    for queues in _worker_queues:
+        names.extend(name for name in queues() if name not in names)
+    return names

@@ -383,6 +383,10 @@ WEB_KEEPALIVE_SECONDS = env_int("WEB_KEEPALIVE_SECONDS", 75, minimum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15, minimum=1)
 WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
 
+# Database procedures' runs go to one of this many queues, by target id (a queue per
+# target when there are at most this many targets): dbops.target.0 … dbops.target.N-1.
+DBOPS_TARGET_QUEUES = env_int("DBOPS_TARGET_QUEUES", 8, minimum=1)
+
 # --- Maintenance procedures ---------------------------------------------------------
 # Only scripts directly inside this directory can be run by the "Maintenance script"
 # procedure.

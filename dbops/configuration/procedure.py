@@ -22,6 +22,7 @@ from dbops.configuration.facts import is_local
 from dbops.configuration.models import ConfigurationChangeSet
 from dbops.configuration.validation import validate_on
 from dbops.connections import query_failure
+from dbops.procedures.common import TargetQueue
 from maintenance.procedures import register
 from maintenance.procedures.base import Procedure, RunContext, StepFailed, StepSpec
 
@@ -254,7 +255,7 @@ def restore(ctx: RunContext) -> dict[str, Any]:
 
 
 @register
-class ConfigurationChangeProcedure(Procedure):
+class ConfigurationChangeProcedure(TargetQueue, Procedure):
     kind = services.PROCEDURE_KIND
     label = "Configuration change"
     description = (

@@ -36,6 +36,37 @@ DISK_FACTOR = 1.2
 ADVISORY_BASE = 0x706F7274616C << 16
 
 
+# --- a queue per database target (DESIGN section 5) ------------------------------------
+#
+# Celery on Redis cannot subscribe a worker to queues by pattern, and a queue named after
+# each target would need every worker told of every new target (add_consumer broadcasts,
+# lost by a worker that is down). So the targets hash onto a fixed set of queues,
+# ``dbops.target.<id mod DBOPS_TARGET_QUEUES>``, known to every worker at start: a worker
+# per queue (``celery -A portal worker -Q dbops.target.3``) gives each its own slots, so a
+# long VACUUM on one target never holds up another target's procedure; runportal's one
+# worker consumes all of them. Targets whose ids differ by a multiple of the setting
+# share a queue: set it to at least the number of targets.
+TARGET_QUEUE_PREFIX = "dbops.target."
+
+
+def target_queue(target_id: int | str) -> str:
+    return f"{TARGET_QUEUE_PREFIX}{int(target_id) % settings.DBOPS_TARGET_QUEUES}"
+
+
+def target_queues() -> list[str]:
+    return [f"{TARGET_QUEUE_PREFIX}{n}" for n in range(settings.DBOPS_TARGET_QUEUES)]
+
+
+class TargetQueue:
+    """Mixin of the database procedures: their runs go to their target's queue."""
+
+    def queue_for(self, params: dict[str, Any]) -> str:
+        target = params.get("target")
+        if target in (None, "") or not str(target).isdigit():
+            return ""
+        return target_queue(target)
+
+
 @dataclass(frozen=True)
 class Table:
     schema: str

@@ -16,6 +16,7 @@ from dbops.procedures.checks import (
 )
 from dbops.procedures.common import (
     TargetForm,
+    TargetQueue,
     close_conn,
     fetch,
     notify_stakeholders,
@@ -61,7 +62,7 @@ def installed_version(ctx: RunContext) -> tuple[str | None, str | None]:
 
 
 @register
-class Upgrade(Procedure):
+class Upgrade(TargetQueue, Procedure):
     kind = "db_upgrade"
     label = "UPGRADE (extension)"
     description = (

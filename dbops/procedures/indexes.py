@@ -21,6 +21,7 @@ from dbops.procedures.checks import (
 )
 from dbops.procedures.common import (
     ProgressWatcher,
+    TargetQueue,
     close_conn,
     fetch,
     notify_stakeholders,
@@ -58,7 +59,7 @@ def _suggestion(params) -> IndexSuggestion:
 
 
 @register
-class CreateIndex(Procedure):
+class CreateIndex(TargetQueue, Procedure):
     kind = "db_create_index"
     label = "CREATE INDEX CONCURRENTLY"
     description = "Builds a proposed index without blocking writes, then verifies it."

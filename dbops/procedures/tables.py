@@ -24,6 +24,7 @@ from dbops.procedures.checks import (
 from dbops.procedures.common import (
     Table,
     TableMaintenanceForm,
+    TargetQueue,
     after,
     baseline,
     close_conn,
@@ -58,7 +59,7 @@ def progress_figures(result: dict[str, Any]) -> list[Figure]:
     ]
 
 
-class TableProcedure(Procedure):
+class TableProcedure(TargetQueue, Procedure):
     form_class = TableMaintenanceForm
     rewrites = False
     # Throughput assumed before the target has a past run to learn from.

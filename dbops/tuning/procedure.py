@@ -23,6 +23,7 @@ from dbops.configuration.models import ConfigurationChangeSet
 from dbops.configuration.procedure import RESULT_TEMPLATE
 from dbops.configuration.validation import validate_on
 from dbops.models import DatabaseTarget
+from dbops.procedures.common import TargetQueue
 from dbops.tuning import services
 from dbops.tuning import workload as workloads
 from dbops.tuning.forms import SystemTuningForm
@@ -296,7 +297,7 @@ def undo_kept(ctx: RunContext) -> dict[str, Any]:
 
 
 @register
-class SystemTuning(Procedure):
+class SystemTuning(TargetQueue, Procedure):
     kind = "db_system_tuning"
     label = "System tuning"
     description = (

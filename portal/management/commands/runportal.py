@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from portal import registry
+from portal.celery import app as celery_app
+
 logger = logging.getLogger("portal.runportal")
 
 # A child that ran this long before exiting is started again at once.
@@ -69,6 +72,10 @@ def portal_commands(*, bind: str, sqlite: bool) -> dict[str, list[str]]:
             "INFO",
             "--concurrency",
             concurrency,
+            # Every queue: the default one and each database target's (a deployment may
+            # instead run a worker per queue, ``-Q dbops.target.3``).
+            "--queues",
+            ",".join(registry.worker_queues(celery_app.conf.task_default_queue)),
             "--hostname",
             "portal-worker@%h",
         ],
