@@ -91,8 +91,13 @@ INSTALLED_APPS = [
     "changes",
     "maintenance",
     "dbops",
-    # The top layer: exports, evidence packs, KPIs, MFA and retention (imports all above).
+    # Exports, evidence packs, KPIs, MFA and retention (imports all above).
     "compliance",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from the package (no CDN)
+    # The top layer: the REST API, its tokens and the deployment gate.
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -386,6 +391,40 @@ WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, m
 # Database procedures' runs go to one of this many queues, by target id (a queue per
 # target when there are at most this many targets): dbops.target.0 … dbops.target.N-1.
 DBOPS_TARGET_QUEUES = env_int("DBOPS_TARGET_QUEUES", 8, minimum=1)
+
+# --- REST API (api/): bearer tokens or the session, JSON only, RFC 9457 problems ---------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "api.authentication.PortalSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ApiAccess"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Change & Maintenance Portal API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ChangeTypeEnum": "changes.models.ChangeType",
+        "WindowTypeEnum": "maintenance.models.WindowType",
+        "ApprovalStatusEnum": "changes.models.ApprovalBase.Status",
+        "WindowStatusEnum": "maintenance.models.MaintenanceWindow.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.postprocess",
+    ],
+}
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
 
 # --- Maintenance procedures ---------------------------------------------------------
 # Only scripts directly inside this directory can be run by the "Maintenance script"

@@ -26,6 +26,8 @@ urlpatterns = [
     path("dbops/", include("dbops.urls")),
     # Reports (the audit trail), exports, evidence packs, KPIs and MFA.
     path("", include("compliance.urls")),
+    # The REST API, its schema and docs, and the deployment gate (api/).
+    path("api/", include("api.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon),
     path(

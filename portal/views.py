@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from portal import dashboard, health, selectors, services
+from portal import dashboard, health, registry, selectors, services
 from portal.middleware import TimezoneMiddleware
 from portal.models import Notification, UserPreference
 
@@ -74,7 +74,10 @@ def preferences_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Times are now shown in {tzname}.")
             return redirect("portal:preferences")
     return render(
-        request, "portal/preferences.html", {"zones": zones, "current": current}, status=status
+        request,
+        "portal/preferences.html",
+        {"zones": zones, "current": current, "panels": registry.preferences_panels(request)},
+        status=status,
     )
 
 
