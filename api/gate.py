@@ -67,7 +67,7 @@ def answer(*, user, component: Component, tenant: Tenant, now: datetime | None =
     changes = access.changes_visible_to(user) if user is not None else ChangeRequest.objects
     covering = list(
         changes.filter(components=component, tenants=tenant)
-        .filter(state__in=(*WAITING, *READY, State.IN_PROGRESS))
+        .filter(state__in=(*WAITING, *READY, State.IN_PROGRESS, State.VERIFYING))
         .select_related("slot__window")
         .order_by("pk")
         .distinct()
@@ -107,6 +107,17 @@ def answer(*, user, component: Component, tenant: Tenant, now: datetime | None =
             f"{change.public_id} is in progress but its window is not open.{when}",
             change,
             window,
+        )
+    done = [c for c in covering if c.state == State.VERIFYING]
+    if done:
+        change = done[0]
+        return Answer(
+            False,
+            WINDOW_CLOSED,
+            f"{change.public_id} has left its window: it was implemented and is being "
+            "verified. File a new change to deploy again.",
+            change,
+            _window_of(change),
         )
     ready = [c for c in covering if c.state in READY]
     if ready:

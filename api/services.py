@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -155,7 +156,7 @@ def api_token_authenticate(
         raise Unauthenticated("The API token is not valid.")
     if refusal == "rate_limited":
         elapsed = (now - token.window_started_at).total_seconds()
-        retry = max(1, int(RATE_WINDOW.total_seconds() - elapsed) + 1)
+        retry = max(1, math.ceil(RATE_WINDOW.total_seconds() - elapsed))
         raise RateLimited(
             f"Too many requests with token {token.display_id}: at most "
             f"{settings.API_RATE_LIMIT_PER_MINUTE} a minute. Retry in {retry} s.",

@@ -99,7 +99,7 @@ class ChangeListView(GenericAPIView):
     )
     def get(self, request):
         changes = selectors.change_list(user=request.user, filters=_filters(request))
-        changes = changes.prefetch_related("components")
+        changes = changes.prefetch_related("tenants", "components")
         page = self.paginate_queryset(changes)
         data = ChangeSummarySerializer(page, many=True, context={"request": request}).data
         return self.get_paginated_response(data)
