@@ -18,7 +18,8 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from compliance import access
-from compliance.exporters import EXPORTERS, FORMATS, Exporter
+from compliance.exporters import FORMATS, Exporter, exporter_for
+from compliance.exporters.params import params_dict, params_querydict
 from compliance.models import ChainVerification, ExportJob, JobStatus
 from portal.audit import audit_record, verify_chain
 from portal.errors import Invalid, NotAllowed
@@ -27,35 +28,6 @@ from portal.outbox import outbox_enqueue
 from portal.transactions import service
 
 logger = logging.getLogger(__name__)
-
-
-def params_dict(data: QueryDict) -> dict[str, list[str]]:
-    """A query string as stored data: every value of every name, the page cursor dropped."""
-    return {
-        key: [value[:500] for value in data.getlist(key)][:20]
-        for key in list(data.keys())[:40]
-        if key not in ("page", "before", "after", "format", "exporter", "csrfmiddlewaretoken")
-    }
-
-
-def params_querydict(params: dict[str, list[str]]) -> QueryDict:
-    data = QueryDict(mutable=True)
-    for key, values in params.items():
-        data.setlist(key, list(values))
-    return data
-
-
-def exporter_for(*, identifier: str, user, data) -> Exporter:
-    """The exporter, after the rule of what it exports: the register follows the change
-    list's visibility (inside its selector); the audit trail is for auditors only."""
-    cls = EXPORTERS.get(identifier)
-    if cls is None:
-        raise Invalid("Choose the change register or the audit trail.")
-    if identifier == "audit" and not access.is_auditor(user):
-        raise NotAllowed(
-            "Only Compliance may export the audit trail.", user=user, action="export.audit"
-        )
-    return cls(user=user, data=data)
 
 
 @service

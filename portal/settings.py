@@ -221,12 +221,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 # NAT address out of the portal after one person's typos.
 AXES_LOCKOUT_PARAMETERS = ["username"]
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
-# A correct password alone does not wipe earlier failures: with MFA the sign-in succeeds
-# only once the code is verified (compliance.mfa resets the count then, or at the
-# password for a user without MFA), so wrong codes count toward the lockout.
-AXES_RESET_ON_SUCCESS = False
-# The code typed on the verification page is never stored in axes' attempt records.
-AXES_SENSITIVE_PARAMETERS = ["otp_token"]
+# AXES_RESET_ON_SUCCESS and AXES_SENSITIVE_PARAMETERS: see portal/settings_compliance.py.
 # The lock lasts the 15 minutes the locked page promises: a retry during it is refused
 # and audited but does not restart the clock, or a patient user would never get back in.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -498,83 +493,8 @@ if not _base_url_ok:
         "PORTAL_BASE_URL must be the portal's address, such as https://portal.example.org"
     )
 
-# --- Compliance: MFA, evidence signing, retention, redaction (compliance/, portal/redaction)
-# Roles that must sign in with a verified TOTP device on every request ("ADMIN": staff
-# and superusers). On for approvers, COMPLIANCE, OPERATIONS and admins in production;
-# off elsewhere so the demo and the tests sign in with a password alone (anyone may
-# still enrol, and is then always asked for a code). MFA_REQUIRED_ROLES=none turns it off.
-_MFA_ROLE_NAMES = (
-    "REQUESTER",
-    "ENGINEERING",
-    "OPERATIONS",
-    "SECURITY",
-    "COMPLIANCE",
-    "CTO",
-    "HEAD_OF_SECURITY",
-    "ADMIN",
-)
-_mfa_default = (
-    ["ENGINEERING", "OPERATIONS", "SECURITY", "COMPLIANCE", "CTO", "HEAD_OF_SECURITY", "ADMIN"]
-    if PRODUCTION
-    else ["none"]
-)
-MFA_REQUIRED_ROLES = [r.upper() for r in env_list("MFA_REQUIRED_ROLES", _mfa_default)]
-if MFA_REQUIRED_ROLES == ["NONE"]:
-    MFA_REQUIRED_ROLES = []
-for _role in MFA_REQUIRED_ROLES:
-    if _role not in _MFA_ROLE_NAMES:
-        raise ImproperlyConfigured(
-            f"MFA_REQUIRED_ROLES: {_role!r} is not one of {', '.join(_MFA_ROLE_NAMES)} (or none)"
-        )
-MFA_ISSUER = env_str("MFA_ISSUER", "Change & Maintenance Portal")
-OTP_TOTP_ISSUER = MFA_ISSUER
-# Wrong codes count toward the axes lockout (5 in 15 minutes, like passwords); django-otp's
-# own growing delay on top would refuse a right code typed just after a wrong one.
-OTP_TOTP_THROTTLE_FACTOR = 0
-MFA_RECOVERY_CODES = 10
+# --- Compliance: MFA, evidence signing, retention, exports, redaction --------------------
+# Read in portal/settings_compliance.py (documented there, in README.md and .env.example).
+from portal.settings_compliance import compliance_settings  # noqa: E402
 
-# Evidence packs are signed with this Ed25519 key (base64 of its 32-byte private seed).
-# Outside production one is kept in var/, like the secret key; production reads it from
-# the environment (a secret store), and it must be set there.
-_dev_signing_key_file = VAR_DIR / "dev-evidence-signing-key"
-if not PRODUCTION and not _dev_signing_key_file.exists():
-    _dev_signing_key_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
-    _dev_signing_key_file.chmod(0o600)
-EVIDENCE_SIGNING_KEY = env_str(
-    "EVIDENCE_SIGNING_KEY", "" if PRODUCTION else _dev_signing_key_file.read_text().strip()
-)
-try:
-    _signing_key_ok = len(base64.b64decode(EVIDENCE_SIGNING_KEY, validate=True)) == 32
-except (binascii.Error, ValueError):
-    _signing_key_ok = False
-if not _signing_key_ok:
-    raise ImproperlyConfigured(
-        "EVIDENCE_SIGNING_KEY must be the base64 of a 32-byte Ed25519 private key; generate "
-        "one with `python -c 'import base64,os; print(base64.b64encode(os.urandom(32)).decode())'`"
-    )
-
-# HIPAA 164.316(b)(2): records are kept six years from their last activity; deleting
-# one of them sooner is refused (and audited). Beyond it, `manage.py archive_records`.
-RETENTION_YEARS = env_int("RETENTION_YEARS", 6, minimum=6)
-
-# Exports: rows per chunk read from a server-side cursor; a background export reports
-# its progress after each chunk.
-EXPORT_CHUNK_ROWS = env_int("EXPORT_CHUNK_ROWS", 2000, minimum=100)
-
-# Procedure and script output passes through these patterns before it is stored,
-# exported or shown (portal/redaction.py). REDACTION_EXTRA_PATTERNS adds an
-# installation's own: a JSON object of name -> regular expression.
-from portal import redaction as _redaction  # noqa: E402
-
-REDACTION_PATTERNS = list(_redaction.DEFAULT_PATTERNS)
-_extra_patterns = env_str("REDACTION_EXTRA_PATTERNS", "{}")
-try:
-    import json as _json
-
-    _extra = _json.loads(_extra_patterns)
-    if not isinstance(_extra, dict) or not all(isinstance(v, str) for v in _extra.values()):
-        raise ValueError("it must be a JSON object of name -> regular expression")
-    _redaction.validate(_extra.items())
-except ValueError as exc:
-    raise ImproperlyConfigured(f"REDACTION_EXTRA_PATTERNS: {exc}") from None
-REDACTION_PATTERNS += [(str(k), v) for k, v in _extra.items()]
+globals().update(compliance_settings(production=PRODUCTION, var_dir=VAR_DIR))

@@ -14,29 +14,15 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance.mfa import policy
+from compliance.mfa.enrolment import PENDING_KEY
 from compliance.models import RecoveryCode, RecoveryDevice, recovery_code_hash
 from portal.audit import audit_record
 from portal.errors import Invalid, NotAllowed
 from portal.models import AuditEvent
 from portal.transactions import service
 
-PENDING_KEY = "portal_mfa_pending_key"
 # Letters and digits that cannot be mistaken for one another.
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-
-def pending_key(session) -> str:
-    """The secret offered for enrolment, kept in the session until it is confirmed."""
-    key = session.get(PENDING_KEY)
-    if not key:
-        key = secrets.token_hex(20)
-        session[PENDING_KEY] = key
-    return key
-
-
-def pending_device(user, key: str) -> TOTPDevice:
-    """An unsaved device, for its otpauth:// URL and QR code."""
-    return TOTPDevice(user=user, key=key, name="Authenticator app", confirmed=False)
 
 
 def _token(raw: str) -> int | None:
@@ -44,7 +30,7 @@ def _token(raw: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) == 6 else None
 
 
-def new_recovery_codes(user) -> list[str]:
+def _new_recovery_codes(user) -> list[str]:
     """A fresh set (the old one is replaced); returned once, stored only as hashes."""
     RecoveryDevice.objects.filter(user=user).delete()
     device = RecoveryDevice.objects.create(user=user, name="Recovery codes")
@@ -75,7 +61,7 @@ def mfa_enrol(*, request, code: str) -> list[str]:
     device = TOTPDevice.objects.create(
         user=user, key=key, name="Authenticator app", confirmed=True, last_t=totp.t()
     )
-    codes = new_recovery_codes(user)
+    codes = _new_recovery_codes(user)
     audit_record(
         action="mfa.enrolled",
         user=user,
@@ -157,7 +143,7 @@ def mfa_recovery_regenerate(*, request) -> list[str]:
         raise NotAllowed(
             "Verify with your authenticator first.", user=user, action="mfa.recovery_codes"
         )
-    codes = new_recovery_codes(user)
+    codes = _new_recovery_codes(user)
     audit_record(action="mfa.recovery_codes_renewed", user=user, obj=user)
     return codes
 

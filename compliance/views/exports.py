@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from compliance import selectors, services
+from compliance.exporters import exporter_for
 from compliance.models import ExportJob, JobStatus
 from portal.errors import Conflict, Hidden, PortalError
 from portal.http import Link, refused
@@ -28,7 +29,7 @@ def export_download(request: HttpRequest, identifier: str, fmt: str) -> HttpResp
     """The change register (everyone, as on /changes/) or the audit trail (Compliance),
     streamed row by row."""
     try:
-        exporter = services.exporter_for(identifier=identifier, user=request.user, data=request.GET)
+        exporter = exporter_for(identifier=identifier, user=request.user, data=request.GET)
         export = exporter.render(fmt)
         services.export_download_record(
             exporter=exporter, fmt=fmt, by=request.user, data=request.GET

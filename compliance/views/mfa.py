@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance.mfa import policy, services
+from compliance.mfa import enrolment, policy, services
 from compliance.mfa.forms import CodeForm
 from compliance.mfa.qr import qr_svg
 from compliance.models import RecoveryDevice
@@ -74,8 +74,8 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
             )
     elif request.method == "POST":
         status = 400
-    key = services.pending_key(request.session)
-    device = services.pending_device(user, key)
+    key = enrolment.pending_key(request.session)
+    device = enrolment.pending_device(user, key)
     secret = device.config_url.split("secret=")[1].split("&")[0]
     return render(
         request,

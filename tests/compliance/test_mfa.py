@@ -11,7 +11,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance.mfa.services import PENDING_KEY
+from compliance.mfa.enrolment import PENDING_KEY
 from compliance.models import RecoveryCode
 from portal.models import AuditEvent
 from tests.factories import PASSWORD
