@@ -374,9 +374,14 @@ OUTBOX_REDELIVER_SECONDS = env_int("OUTBOX_REDELIVER_SECONDS", 300, minimum=1)
 OUTBOX_MAX_FAILURES = env_int("OUTBOX_MAX_FAILURES", 5, minimum=1)
 # /healthz reports degraded while a task has waited longer than this to be done.
 OUTBOX_STALE_SECONDS = env_int("OUTBOX_STALE_SECONDS", 900, minimum=1)
+# A stopping worker lets running procedures go on this long, then ends their work and
+# marks them INTERRUPTED (the supervisor waits a little longer before a cold shutdown).
+WORKER_STOP_GRACE_SECONDS = env_int("WORKER_STOP_GRACE_SECONDS", 30, minimum=0)
 # runportal: on Ctrl-C/SIGTERM the worker gets this long to finish its tasks (Celery's
-# warm shutdown), then a cold shutdown, then after RUNPORTAL_COLD_STOP_SECONDS a kill.
-RUNPORTAL_STOP_GRACE_SECONDS = env_int("RUNPORTAL_STOP_GRACE_SECONDS", 30, minimum=0)
+# warm shutdown; longer than the worker's grace, so a procedure is marked INTERRUPTED
+# rather than cut short), then a cold one, after RUNPORTAL_COLD_STOP_SECONDS a kill.
+_grace = WORKER_STOP_GRACE_SECONDS + 15
+RUNPORTAL_STOP_GRACE_SECONDS = env_int("RUNPORTAL_STOP_GRACE_SECONDS", _grace, minimum=0)
 RUNPORTAL_COLD_STOP_SECONDS = env_int("RUNPORTAL_COLD_STOP_SECONDS", 10, minimum=1)
 # How long gunicorn keeps an idle browser connection open (see runportal).
 WEB_KEEPALIVE_SECONDS = env_int("WEB_KEEPALIVE_SECONDS", 75, minimum=1)
@@ -388,36 +393,9 @@ WORKER_HEARTBEAT_STALE_SECONDS = env_int("WORKER_HEARTBEAT_STALE_SECONDS", 90, m
 DBOPS_TARGET_QUEUES = env_int("DBOPS_TARGET_QUEUES", 8, minimum=1)
 
 # --- REST API (api/): bearer tokens or the session, JSON only, RFC 9457 problems ---------
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.authentication.ApiTokenAuthentication",
-        "api.authentication.PortalSessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.ApiAccess"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "api.problems.exception_handler",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Change & Maintenance Portal API",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {
-        "ChangeTypeEnum": "changes.models.ChangeType",
-        "WindowTypeEnum": "maintenance.models.WindowType",
-        "ApprovalStatusEnum": "changes.models.ApprovalBase.Status",
-        "WindowStatusEnum": "maintenance.models.MaintenanceWindow.Status",
-    },
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "api.schema.postprocess",
-    ],
-}
+# Django REST framework's and drf-spectacular's dictionaries, in portal/settings_api.py.
+from portal.settings_api import REST_FRAMEWORK, SPECTACULAR_SETTINGS  # noqa: E402, F401
+
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
 
@@ -428,9 +406,6 @@ MAINTENANCE_SCRIPTS_DIR = env_str("MAINTENANCE_SCRIPTS_DIR", str(BASE_DIR / "mai
 RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5, minimum=1)
 # A running procedure whose heartbeat is older than this is marked INTERRUPTED.
 RUN_STALE_SECONDS = env_int("RUN_STALE_SECONDS", 60, minimum=5)
-# A stopping worker lets running procedures go on this long, then ends their work and
-# marks them INTERRUPTED (the supervisor waits a little longer before a cold shutdown).
-WORKER_STOP_GRACE_SECONDS = env_int("WORKER_STOP_GRACE_SECONDS", 30, minimum=0)
 
 # --- Security updates ----------------------------------------------------------------
 # Only virtual environments directly inside this directory are inventoried and patched.

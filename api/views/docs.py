@@ -13,9 +13,13 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from api.permissions import ApiAccess
+
 
 class SchemaView(SpectacularAPIView):
     """The schema, for whoever may use the API (a token or the session)."""
+
+    permission_classes = [ApiAccess]
 
 
 @method_decorator(login_required, name="get")

@@ -2,138 +2,338 @@
 
 import django.db.models.deletion
 import django_fsm
-import portal.fsm
 from django.conf import settings
 from django.db import migrations, models
 
+import portal.fsm
+
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('changes', '0004_procedure_risk_rules'),
-        ('portal', '0005_audit_append_only_sqlite'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("changes", "0004_procedure_risk_rules"),
+        ("portal", "0005_audit_append_only_sqlite"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='changerequest',
-            name='pre_approved',
+            model_name="changerequest",
+            name="pre_approved",
             field=models.BooleanField(default=False),
         ),
         migrations.CreateModel(
-            name='StandardTemplate',
+            name="StandardTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('retire_reason', models.TextField(blank=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('retired_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                ("retire_reason", models.TextField(blank=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "retired_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='TemplateVersion',
+            name="TemplateVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('status', django_fsm.FSMField(choices=[('pending', 'Awaiting approval'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('superseded', 'Superseded'), ('withdrawn', 'Withdrawn')], db_index=True, default='pending', max_length=12, protected=True)),
-                ('title_pattern', models.CharField(max_length=200)),
-                ('description', models.TextField()),
-                ('type', models.CharField(choices=[('SECURITY', 'Security'), ('PERFORMANCE', 'Performance'), ('FEATURE', 'Feature'), ('CONFIGURATION', 'Configuration')], max_length=16)),
-                ('implementation_plan', models.TextField()),
-                ('backout_plan', models.TextField()),
-                ('verification_plan', models.TextField()),
-                ('procedures', models.JSONField(blank=True, default=list)),
-                ('max_window_minutes', models.PositiveIntegerField(default=60)),
-                ('risk_ceiling', models.PositiveIntegerField(default=30)),
-                ('proposed_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('components', models.ManyToManyField(related_name='+', to='portal.component')),
-                ('proposed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('source_change', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='changes.changerequest')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='changes.standardtemplate')),
-                ('tenants', models.ManyToManyField(related_name='+', to='portal.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("pending", "Awaiting approval"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("superseded", "Superseded"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=12,
+                        protected=True,
+                    ),
+                ),
+                ("title_pattern", models.CharField(max_length=200)),
+                ("description", models.TextField()),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("SECURITY", "Security"),
+                            ("PERFORMANCE", "Performance"),
+                            ("FEATURE", "Feature"),
+                            ("CONFIGURATION", "Configuration"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("implementation_plan", models.TextField()),
+                ("backout_plan", models.TextField()),
+                ("verification_plan", models.TextField()),
+                ("procedures", models.JSONField(blank=True, default=list)),
+                ("max_window_minutes", models.PositiveIntegerField(default=60)),
+                ("risk_ceiling", models.PositiveIntegerField(default=30)),
+                ("proposed_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("components", models.ManyToManyField(related_name="+", to="portal.component")),
+                (
+                    "proposed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "source_change",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="changes.changerequest",
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="changes.standardtemplate",
+                    ),
+                ),
+                ("tenants", models.ManyToManyField(related_name="+", to="portal.tenant")),
             ],
             options={
-                'ordering': ['template', '-number'],
+                "ordering": ["template", "-number"],
             },
             bases=(portal.fsm.StateMachineMixin, models.Model),
         ),
         migrations.CreateModel(
-            name='TemplateApproval',
+            name="TemplateApproval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('REQUESTER', 'Requester'), ('ENGINEERING', 'Engineering'), ('OPERATIONS', 'Operations'), ('SECURITY', 'Security'), ('COMPLIANCE', 'Compliance'), ('CTO', 'CTO'), ('HEAD_OF_SECURITY', 'Head of Security')], max_length=20)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('APPROVED', 'Approved'), ('REJECTED', 'Rejected')], default='PENDING', max_length=10)),
-                ('comments', models.TextField(blank=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('delegated_at', models.DateTimeField(blank=True, null=True)),
-                ('delegation_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('escalated_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('required_because', models.CharField(blank=True, max_length=300)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('delegated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('delegated_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('rule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='changes.approvalrule')),
-                ('template_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='approvals', to='changes.templateversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("REQUESTER", "Requester"),
+                            ("ENGINEERING", "Engineering"),
+                            ("OPERATIONS", "Operations"),
+                            ("SECURITY", "Security"),
+                            ("COMPLIANCE", "Compliance"),
+                            ("CTO", "CTO"),
+                            ("HEAD_OF_SECURITY", "Head of Security"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("APPROVED", "Approved"),
+                            ("REJECTED", "Rejected"),
+                        ],
+                        default="PENDING",
+                        max_length=10,
+                    ),
+                ),
+                ("comments", models.TextField(blank=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("delegated_at", models.DateTimeField(blank=True, null=True)),
+                ("delegation_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("escalated_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("required_because", models.CharField(blank=True, max_length=300)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "delegated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "delegated_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "rule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="changes.approvalrule",
+                    ),
+                ),
+                (
+                    "template_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approvals",
+                        to="changes.templateversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['role'],
-                'permissions': [('decide_templateapproval', 'Can decide this template approval')],
+                "ordering": ["role"],
+                "permissions": [("decide_templateapproval", "Can decide this template approval")],
             },
         ),
         migrations.AddField(
-            model_name='changerequest',
-            name='template_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='changes', to='changes.templateversion'),
+            model_name="changerequest",
+            name="template_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="changes",
+                to="changes.templateversion",
+            ),
         ),
         migrations.CreateModel(
-            name='TemplateApprovalGroupObjectPermission',
+            name="TemplateApprovalGroupObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='changes.templateapproval')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.group')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "content_object",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="changes.templateapproval"
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.group"),
+                ),
+                (
+                    "permission",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="auth.permission"
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
-                'unique_together': {('group', 'permission', 'content_object')},
+                "abstract": False,
+                "unique_together": {("group", "permission", "content_object")},
             },
         ),
         migrations.CreateModel(
-            name='TemplateApprovalUserObjectPermission',
+            name="TemplateApprovalUserObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='changes.templateapproval')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "content_object",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="changes.templateapproval"
+                    ),
+                ),
+                (
+                    "permission",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="auth.permission"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
-                'unique_together': {('user', 'permission', 'content_object')},
+                "abstract": False,
+                "unique_together": {("user", "permission", "content_object")},
             },
         ),
         migrations.AddConstraint(
-            model_name='templateversion',
-            constraint=models.UniqueConstraint(fields=('template', 'number'), name='one_template_number'),
+            model_name="templateversion",
+            constraint=models.UniqueConstraint(
+                fields=("template", "number"), name="one_template_number"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='templateversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'approved')), fields=('template',), name='one_approved_template_version'),
+            model_name="templateversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "approved")),
+                fields=("template",),
+                name="one_approved_template_version",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='templateapproval',
-            constraint=models.UniqueConstraint(fields=('template_version', 'role'), name='one_template_approval_per_role'),
+            model_name="templateapproval",
+            constraint=models.UniqueConstraint(
+                fields=("template_version", "role"), name="one_template_approval_per_role"
+            ),
         ),
     ]

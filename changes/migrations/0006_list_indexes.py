@@ -5,27 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('changes', '0005_standard_templates'),
+        ("changes", "0005_standard_templates"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='approval',
-            index=models.Index(models.OrderBy(models.F('due_at'), nulls_last=True), models.F('id'), condition=models.Q(('status', 'PENDING')), name='approval_pending_due_idx'),
+            model_name="approval",
+            index=models.Index(
+                condition=models.Q(("status", "PENDING")),
+                fields=["due_at", "id"],
+                name="approval_pending_due_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='changerequest',
-            index=models.Index(fields=['-created_at', '-id'], name='change_list_idx'),
+            model_name="changerequest",
+            index=models.Index(fields=["-created_at", "-id"], name="change_list_idx"),
         ),
         migrations.AddIndex(
-            model_name='changerequest',
-            index=models.Index(fields=['state', '-created_at', '-id'], name='change_state_list_idx'),
+            model_name="changerequest",
+            index=models.Index(
+                fields=["state", "-created_at", "-id"], name="change_state_list_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='changerequest',
-            index=models.Index(fields=['requester', '-created_at', '-id'], name='change_requester_list_idx'),
+            model_name="changerequest",
+            index=models.Index(
+                fields=["requester", "-created_at", "-id"], name="change_requester_list_idx"
+            ),
         ),
     ]

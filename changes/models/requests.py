@@ -430,10 +430,11 @@ class Approval(ApprovalBase):
         indexes = [
             models.Index(fields=["status", "phase", "due_at"], name="approval_queue_idx"),
             models.Index(fields=["decided_by", "change"], name="approval_decider_idx"),
-            # The approval queue: pending ones only, in the queue's order.
+            # The approval queue: pending ones only, in the queue's order. Plain
+            # ascending columns: PostgreSQL's ascending index already sorts NULLs last
+            # (what the queue's ORDER BY asks), and SQLite refuses NULLS LAST in an index.
             models.Index(
-                models.F("due_at").asc(nulls_last=True),
-                "id",
+                fields=["due_at", "id"],
                 condition=models.Q(status="PENDING"),
                 name="approval_pending_due_idx",
             ),

@@ -19,6 +19,7 @@ from changes.services.common import (
     save_versioned,
 )
 from portal.audit import audit_record
+from portal.errors import Conflict
 from portal.notifications import notify
 from portal.roles import Role
 from portal.transactions import service
@@ -49,6 +50,7 @@ RULES = decisions.Rules(
     delegate_refusal=access.delegate_refusal,
     audit_prefix="approval",
 )
+decisions.register_kind(Approval, RULES)
 
 
 @service
@@ -167,22 +169,28 @@ def approval_delegation_revoke(*, approval: Approval, by, now=None) -> Approval:
 
 @service(atomic=False)
 def delegations_expire(*, now: datetime | None = None) -> int:
-    """Beat: end every delegation past its expiry (the permission is removed)."""
+    """Beat: end every delegation past its expiry, a change approval's and an emergency
+    window's alike (each kind registered with the engine); the permission is removed and
+    the end audited, one approval per transaction."""
     now = now or timezone.now()
     ended = 0
-    for approval_id in decisions.expired_delegations(Approval, now=now):
-        approval = Approval.objects.filter(pk=approval_id).first()
-        if approval is None:
-            continue
-        _expire_one(approval=approval, now=now)
-        ended += 1
+    for model, rules in decisions.kinds():
+        for approval_id in decisions.expired_delegations(model, now=now):
+            approval = model.objects.filter(pk=approval_id).first()
+            if approval is None:
+                continue
+            try:
+                _expire_one(model=model, approval=approval, rules=rules, now=now)
+            except Conflict:
+                continue  # revoked or renewed since it was listed
+            ended += 1
     return ended
 
 
 @service
-def _expire_one(*, approval: Approval, now: datetime) -> None:
+def _expire_one(*, model, approval, rules: decisions.Rules, now: datetime) -> None:
     decisions.end_delegation(
-        model=Approval, approval=approval, rules=RULES, by=None, now=now, expired=True
+        model=model, approval=approval, rules=rules, by=None, now=now, expired=True
     )
 
 

@@ -77,6 +77,7 @@ RULES = decisions.Rules(
     delegate_refusal=access.window_delegate_refusal,
     audit_prefix="window",
 )
+decisions.register_kind(WindowApproval, RULES)
 
 
 @service

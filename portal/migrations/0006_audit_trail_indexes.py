@@ -6,23 +6,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0005_audit_append_only_sqlite'),
+        ("portal", "0005_audit_append_only_sqlite"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['object_id', '-sequence'], name='audit_object_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["object_id", "-sequence"], name="audit_object_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(django.db.models.functions.text.Upper('username'), models.OrderBy(models.F('sequence'), descending=True), name='audit_username_idx'),
+            model_name="auditevent",
+            index=models.Index(
+                django.db.models.functions.text.Upper("username"),
+                models.OrderBy(models.F("sequence"), descending=True),
+                name="audit_username_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['created_at'], name='audit_created_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["created_at"], name="audit_created_idx"),
         ),
     ]

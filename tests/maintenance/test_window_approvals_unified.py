@@ -15,12 +15,15 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from changes.services import delegations_expire
+from changes.services.decisions import end_delegation
 from maintenance.models import MaintenanceWindow, WindowApproval
 from maintenance.services import (
     emergency_window_request,
     window_approval_decide,
     window_approval_delegate,
 )
+from maintenance.services.windows import RULES
 from portal.errors import Conflict, NotAllowed, SeparationOfDuties
 from portal.models import AuditEvent
 
@@ -247,8 +250,35 @@ def test_a_window_delegation_expires(window, cto):
             window_approval_decide(
                 approval=_approval(window, "CTO"), by=deputy, decision="APPROVED"
             )
+        # Beat's one expiry loop ends window delegations as it does change ones.
+        assert delegations_expire() == 1
+        assert delegations_expire() == 0
 
-    assert _approval(window, "CTO").status == WindowApproval.Status.PENDING
+    approval = _approval(window, "CTO")
+    assert approval.status == WindowApproval.Status.PENDING and approval.delegated_to is None
+    assert not deputy.has_perm(WindowApproval.permission, approval)
+    ended = AuditEvent.objects.get(action="window.delegation_expired")
+    assert ended.user is None
+
+
+def test_beat_leaves_a_delegation_renewed_after_it_was_listed(window, cto):
+    deputy = _deputy(cto)
+    approval = _approval(window, "CTO")
+    window_approval_delegate(approval=approval, by=cto, to_user=deputy, days=1)
+    later = timezone.now() + timedelta(days=1, minutes=1)
+
+    # What beat listed as expired was renewed (revoked and delegated again) meanwhile.
+    with pytest.raises(Conflict, match="renewed"):
+        end_delegation(
+            model=WindowApproval,
+            approval=approval,
+            rules=RULES,
+            by=None,
+            now=later - timedelta(days=2),
+            expired=True,
+        )
+
+    assert _approval(window, "CTO").delegated_to == deputy
 
 
 def test_a_decided_window_approval_cannot_be_delegated(window, cto):
