@@ -200,7 +200,7 @@ def template_decide(request: HttpRequest, pk: int) -> HttpResponse:
     form = TemplateDecisionForm(request.POST)
     try:
         if not form.is_valid():
-            raise Invalid(" ".join(m for errs in form.errors.values() for m in errs))
+            raise Invalid.from_form(form)
         services.template_approval_decide(
             approval=approval,
             by=request.user,
@@ -221,7 +221,7 @@ def template_retire(request: HttpRequest, pk: int) -> HttpResponse:
     form = RetireForm(request.POST)
     try:
         if not form.is_valid():
-            raise Invalid(" ".join(m for errs in form.errors.values() for m in errs))
+            raise Invalid.from_form(form)
         services.template_retire(
             template=template,
             by=request.user,

@@ -332,7 +332,7 @@ def change_correct(request: HttpRequest, pk: int) -> HttpResponse:
 
     def correct(change):
         if not form.is_valid():
-            raise Invalid(" ".join(m for errs in form.errors.values() for m in errs))
+            raise Invalid.from_form(form)
         linked = None
         if form.cleaned_data["linked_change"]:
             linked = ChangeRequest.objects.filter(pk=form.cleaned_data["linked_change"]).first()

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from changes import access as change_access
 from changes.models import Approval
+from maintenance import presentation
 from maintenance.models import MaintenanceExecution, ProcedureRun, ScheduledChange, StepRun
 from portal.audit import chain_head
 from portal.models import AuditEvent
@@ -52,6 +53,9 @@ def report_context(execution: MaintenanceExecution, *, viewer=None) -> dict[str,
     )
     runs_by_change: dict[int, list[ProcedureRun]] = {}
     for run in runs:
+        # The verification figures the run page shows (dead tuples before and after,
+        # index timings, the progress observed), in the report too.
+        run.figures = presentation.figures(run.procedure.kind, run.result)
         runs_by_change.setdefault(run.change_id, []).append(run)
     changes = [(slot, runs_by_change.get(slot.change_id, [])) for slot in slots]
     change_ids = [slot.change.public_id for slot in slots]

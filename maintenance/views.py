@@ -111,7 +111,7 @@ def window_stakeholders(request: HttpRequest, pk: int) -> HttpResponse:
     form = StakeholdersForm(request.POST)
     try:
         if not form.is_valid():
-            raise Invalid(" ".join(m for errs in form.errors.values() for m in errs))
+            raise Invalid.from_form(form)
         services.window_stakeholders_set(
             window=window,
             by=request.user,

@@ -346,7 +346,7 @@ def window_delegate(request: HttpRequest, pk: int) -> HttpResponse:
     form = DelegateForm(request.POST)
     try:
         if not form.is_valid():
-            raise Invalid(" ".join(m for errs in form.errors.values() for m in errs))
+            raise Invalid.from_form(form)
         User = get_user_model()
         to_user = User.objects.filter(username=form.cleaned_data["username"]).first()
         if to_user is None:

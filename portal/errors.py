@@ -44,6 +44,11 @@ class Invalid(PortalError):
 
     status = 400
 
+    @classmethod
+    def from_form(cls, form) -> Invalid:
+        """A posted form that did not validate, its messages in one sentence."""
+        return cls(" ".join(m for errors in form.errors.values() for m in errors))
+
 
 class Conflict(PortalError):
     """The object changed since the form was loaded, or is in the wrong state (409)."""

@@ -146,6 +146,7 @@ def celery_worker(transactional_db):
     """A real worker consuming from Redis in this process (threads pool)."""
     from celery.contrib.testing.worker import start_worker
 
+    from portal import registry
     from portal.celery import app
 
     app.loader.import_default_modules()
@@ -158,6 +159,8 @@ def celery_worker(transactional_db):
         perform_ping_check=False,
         loglevel="WARNING",
         shutdown_timeout=20.0,
+        # As runportal's worker: the default queue and every database target's queue.
+        queues=registry.worker_queues(app.conf.task_default_queue),
     ) as worker:
         yield worker
 
