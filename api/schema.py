@@ -83,6 +83,10 @@ def postprocess(result, generator, request, public):
                 errors.update(WRITE_ERRORS)
             for code, description in errors.items():
                 responses.setdefault(code, _problem_response(description))
+            for code, response in responses.items():
+                if code >= "400" and "content" not in response:
+                    # An error a view documents with a description only (a GET's 409).
+                    response.update(_problem_response(response.get("description", "")))
             closed = responses.get("423")
             if closed and "content" in closed:
                 # The gate's closed answer is itself a problem.

@@ -87,8 +87,11 @@ def api_token_revoke(*, token: ApiToken, by) -> ApiToken:
 @service
 def _record_use(*, key: str, method: str, path: str, now: datetime) -> tuple[ApiToken | None, str]:
     """Lock the token's row, check it, count the request; (token, why refused or "")."""
+    # Only the token's row: locking its user's too (FOR UPDATE reaches joined rows) made
+    # a concurrent request of the same user deadlock, its audit row's key check on the
+    # user waiting for us while we waited for the audit chain it held.
     token = (
-        ApiToken.objects.select_for_update()
+        ApiToken.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(key_hash=_hash(key))
         .first()

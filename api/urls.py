@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from api.views import changes, docs, exports, gate, maintenance, templates, tokens
+from api.views import changes, common, docs, exports, gate, maintenance, templates, tokens
 
 app_name = "api"
 
@@ -32,4 +32,6 @@ urlpatterns = [
     # Pages: the tokens section of Preferences posts here.
     path("tokens/new/", tokens.token_create, name="token_create"),
     path("tokens/<int:pk>/revoke/", tokens.token_revoke, name="token_revoke"),
+    # Last: any other path ending in a slash (without one, APPEND_SLASH redirects first).
+    re_path(r"^.*/$", common.UnknownView.as_view(), name="unknown"),
 ]

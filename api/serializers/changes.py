@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from changes.forms import MAX_LEAD, MAX_TEXT
-from changes.models import Approval, ChangeRequest, ChangeType, Priority
+from changes.models import Approval, Category, ChangeRequest, ChangeType, Priority, RiskLevel
 from portal.models import Component, Service
 from portal.permissions import visible_tenants
 
@@ -23,9 +23,24 @@ class RiskFactorSerializer(serializers.Serializer):
     why = serializers.CharField()
 
 
+class UntilAssessed(serializers.ChoiceField):
+    """A risk level or category: null until the change's risk is assessed (the model
+    keeps them blank), as risk_score and risk_assessed_at are."""
+
+    def __init__(self, choices, **kwargs):
+        super().__init__(choices, read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
 class ApprovalSerializer(serializers.ModelSerializer):
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    delegated_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    delegated_to = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Approval
@@ -49,7 +64,9 @@ class ChangeSummarySerializer(serializers.ModelSerializer):
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
     tenants = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     components = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    category = UntilAssessed(Category.choices)
     category_label = serializers.CharField(read_only=True)
+    risk_level = UntilAssessed(RiskLevel.choices)
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -115,8 +132,18 @@ class ChangeDetailSerializer(ChangeSummarySerializer):
         return version.public_id if version else None
 
 
+class Named(serializers.SlugRelatedField):
+    """A catalog object by its name or slug. No name holds a NUL (PostgreSQL text cannot),
+    so one with it is unknown here rather than a database error."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(OpenApiTypes.STR)
-class VisibleTenants(serializers.SlugRelatedField):
+class VisibleTenants(Named):
     """Tenants by slug, among those the user may see: a hidden one reads as unknown."""
 
     def get_queryset(self):
@@ -139,12 +166,10 @@ class ChangeWriteSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=MAX_TEXT)
     type = serializers.ChoiceField(choices=ChangeType.choices)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.MEDIUM)
-    components = serializers.SlugRelatedField(
+    components = Named(
         slug_field="name", many=True, queryset=Component.objects.all(), allow_empty=False
     )
-    services = serializers.SlugRelatedField(
-        slug_field="name", many=True, queryset=Service.objects.all(), required=False
-    )
+    services = Named(slug_field="name", many=True, queryset=Service.objects.all(), required=False)
     tenants = VisibleTenants(slug_field="slug", many=True, allow_empty=False)
     proposed_start = serializers.DateTimeField(validators=[future])
     window_minutes = serializers.IntegerField(min_value=1, max_value=1440)
@@ -197,6 +222,8 @@ class DecisionSerializer(serializers.Serializer):
 
 class QueueChangeSerializer(serializers.ModelSerializer):
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    category = UntilAssessed(Category.choices)
+    risk_level = UntilAssessed(RiskLevel.choices)
 
     class Meta:
         model = ChangeRequest

@@ -95,7 +95,9 @@ def slot_entry(slot, seen: bool) -> dict:
 
 
 class StepSerializer(serializers.ModelSerializer):
-    completed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    completed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = StepRun

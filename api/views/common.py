@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
+from rest_framework.views import APIView
 
 from portal.errors import Hidden
 
@@ -28,3 +29,17 @@ def valid(serializer_class: type[serializers.Serializer], request) -> dict:
     serializer = serializer_class(data=data, context={"request": request})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class UnknownView(APIView):
+    """Any other path under /api/ (an id that is not a number, a misspelt resource): a
+    problem-details 404 like every API error, not the pages' HTML one. No token is
+    needed to learn that a path does not exist, and none is counted or audited."""
+
+    authentication_classes = []
+    permission_classes = []
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound(f"No such API endpoint: {request.method} {request.path}.")

@@ -142,6 +142,7 @@ class ExportDownloadView(GenericAPIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, FORMATS["xlsx"]): OpenApiResponse(OpenApiTypes.BINARY),
+            409: OpenApiResponse(description="The export is not done yet: poll it first."),
         },
     )
     def get(self, request, pk: int):

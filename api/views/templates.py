@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from api.serializers.changes import ChangeDetailSerializer, VisibleTenants, future
+from api.serializers.changes import ChangeDetailSerializer, Named, VisibleTenants, future
 from api.views.changes import change_body
 from api.views.common import hidden, valid
 from changes import services, template_selectors
@@ -39,7 +39,7 @@ class TemplateSerializer(serializers.Serializer):
 
 
 class FileSerializer(serializers.Serializer):
-    components = serializers.SlugRelatedField(
+    components = Named(
         slug_field="name", many=True, queryset=Component.objects.all(), allow_empty=False
     )
     tenants = VisibleTenants(slug_field="slug", many=True, allow_empty=False)
