@@ -164,7 +164,13 @@ _BATCH = 5000
 
 
 def _server_side_rows(conn, query: str, params) -> Iterator[tuple]:
+    from psycopg import adapters, postgres, pq
+
     with conn.cursor(name="portal_audit_chain") as cursor:
+        # psycopg's compiled timestamp parser: Django's loader (the same instant, in the
+        # connection's time zone) is pure Python, a fifth of each row's time here.
+        oid = postgres.types["timestamptz"].oid
+        cursor.adapters.register_loader(oid, adapters.get_loader(oid, pq.Format.TEXT))
         cursor.itersize = _BATCH
         cursor.execute(query, params)
         while rows := cursor.fetchmany(_BATCH):

@@ -165,6 +165,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["ENGINE"] = "portal.db.postgresql"
     _db.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    # No JIT: the lists' LIMIT queries look costly to the planner (it cannot know the
+    # page fills early), so it compiled them for seconds to run them for milliseconds.
+    _db["OPTIONS"]["options"] = f"{_db['OPTIONS'].get('options', '')} -c jit=off".strip()
 else:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite")
 DATABASES = {"default": _db}
