@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 # (tests/plugins/services.py); set them to run against servers of your own.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint format install clean
+.PHONY: run test lint format install clean bench-pages
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory lint
 	PORTAL_ENV=test DJANGO_ALLOW_ASYNC_UNSAFE=true \
 		$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# Issue 13's page benchmark on its own throwaway cluster (~30 minutes; README "Benchmarks").
+bench-pages: $(STAMP)
+	$(PY) -m tests.bench.bench_pages $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 var/broker var/staticfiles
