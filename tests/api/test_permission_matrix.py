@@ -92,6 +92,8 @@ ENDPOINTS = {
     "gate": Endpoint("api:gate", "get", "gate"),
     "token_create": Endpoint("api:token_create", "post", "token_request", session=True),
     "token_revoke": Endpoint("api:token_revoke", "post", "token", session=True),
+    # Any other path under /api/ (reversed as /api//): a problem 404, token or not.
+    "unknown": Endpoint("api:unknown", "get", ""),
 }
 
 # fmt: off
@@ -133,6 +135,7 @@ MATRIX = {
     ("token_create", _):  (200,     200, 200, 200, 200,       200, 200, 200,     LOGIN),
     ("token_revoke", "own"): (302,  302, 302, 302, 302,       302, 302, 302,     LOGIN),
     ("token_revoke", "other"): (404, 404, 404, 404, 404,      404, 404, 404,     LOGIN),
+    ("unknown", _):       (404,     404, 404, 404, 404,       404, 404, 404,     404),
 }
 # fmt: on
 assert {endpoint for endpoint, _ in MATRIX} == set(ENDPOINTS), "an endpoint has no row"

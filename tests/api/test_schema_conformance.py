@@ -246,6 +246,12 @@ def test_a_component_named_with_a_nul_is_unknown_not_a_database_error(
     assert list(response.json()["errors"]) == ["components"]
 
 
+def test_a_tenant_filter_with_a_nul_is_an_unknown_tenant_not_a_database_error(api_as, pipeline):
+    response = api_as(pipeline).get("/api/changes/", {"tenant": "ac\x00me"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"tenant": ["No tenant with that slug."]}
+
+
 def test_a_change_not_yet_assessed_has_no_risk_level_or_category(api_as, pipeline, existing):
     draft = existing["/api/changes/{id}/"]
     body = api_as(pipeline).get(f"/api/changes/{draft}/").json()
