@@ -662,6 +662,7 @@ def _requested_in(module, names: list[str]) -> set[str]:
 def covered_elsewhere() -> dict[str, set[str]]:
     from tests.api import test_permission_matrix as api_matrix
     from tests.changes import test_permission_matrix as changes_matrix
+    from tests.changes import test_template_permissions as template_matrix
     from tests.compliance import test_permission_matrix as compliance_matrix
     from tests.dbops import test_configuration_permissions as configuration_matrix
     from tests.dbops import test_permissions as dbops_matrix
@@ -670,6 +671,7 @@ def covered_elsewhere() -> dict[str, set[str]]:
     return {
         api_matrix.__name__: {e.url_name for e in api_matrix.ENDPOINTS.values()},
         changes_matrix.__name__: {e.url_name for e in changes_matrix.ENDPOINTS.values()},
+        template_matrix.__name__: {e.url_name for e in template_matrix.ENDPOINTS.values()},
         security_matrix.__name__: {e.url_name for e in security_matrix.ENDPOINTS.values()},
         dbops_matrix.__name__: {
             *dbops_matrix.GET_PAGES,
