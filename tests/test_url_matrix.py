@@ -46,21 +46,10 @@ from maintenance.models import (
 from maintenance.services import emergency_window_request, window_approval_delegate
 from portal.models import AuditEvent, Notification, WorkerHeartbeat
 from tests.factories import ChangeRequestFactory, urgent_change
+from tests.matrix import LOGIN, ROLES
 
 pytestmark = pytest.mark.django_db
 
-ROLES = (
-    "requester",
-    "engineer",
-    "operator",
-    "security",
-    "compliance",
-    "cto",
-    "ciso",
-    "outsider",
-    "anonymous",
-)
-LOGIN = "login"
 _ = None  # the endpoint names no tenant's object
 
 

@@ -41,21 +41,10 @@ from maintenance.models import (
 from portal.models import AuditEvent
 from tests.api.conftest import change_body
 from tests.factories import ChangeRequestFactory
+from tests.matrix import LOGIN, ROLES
 
 pytestmark = pytest.mark.django_db
 
-ROLES = (
-    "requester",
-    "engineer",
-    "operator",
-    "security",
-    "compliance",
-    "cto",
-    "ciso",
-    "outsider",
-    "anonymous",
-)
-LOGIN = "login"
 _ = None
 
 

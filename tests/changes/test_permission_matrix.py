@@ -24,18 +24,7 @@ from changes.models import Approval, ChangeRequest, State
 from changes.services import change_submit
 from portal.models import AuditEvent
 from tests.factories import ChangeRequestFactory
-
-ROLES = (
-    "requester",
-    "engineer",
-    "operator",
-    "security",
-    "compliance",
-    "cto",
-    "ciso",
-    "outsider",
-    "anonymous",
-)
+from tests.matrix import LOGIN, ROLES
 
 
 @dataclass(frozen=True)
@@ -59,7 +48,6 @@ ENDPOINTS = {
     "delegate": Endpoint("changes:delegate", "post", "approval"),
 }
 
-LOGIN = "login"  # anonymous: 302 to the login page
 _ = None  # the URL names no object
 # fmt: off
 MATRIX = {

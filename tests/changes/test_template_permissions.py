@@ -16,21 +16,10 @@ from changes.models import StandardTemplate, TemplateApproval, TemplateVersion
 from changes.services import template_approval_decide, template_propose
 from portal.models import AuditEvent
 from tests.factories import ComponentFactory
+from tests.matrix import LOGIN, ROLES
 
 pytestmark = pytest.mark.django_db
 
-ROLES = (
-    "requester",
-    "engineer",
-    "operator",
-    "security",
-    "compliance",
-    "cto",
-    "ciso",
-    "outsider",
-    "anonymous",
-)
-LOGIN = "login"
 _ = None
 
 

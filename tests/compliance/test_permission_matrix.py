@@ -20,21 +20,10 @@ import pytest
 from compliance.models import ChainVerification, ExportJob, RecoveryDevice
 from portal.models import AuditEvent
 from tests.factories import ChangeRequestFactory
+from tests.matrix import LOGIN, ROLES
 
 pytestmark = pytest.mark.django_db
 
-ROLES = (
-    "requester",
-    "engineer",
-    "operator",
-    "security",
-    "compliance",
-    "cto",
-    "ciso",
-    "outsider",
-    "anonymous",
-)
-LOGIN = "login"
 _ = None
 
 

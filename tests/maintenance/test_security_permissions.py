@@ -18,21 +18,9 @@ from maintenance.security.inventory import inventory_refresh
 from maintenance.security.models import Advisory, ComponentExecutor, Exposure, VersionChange
 from portal.models import AuditEvent
 from tests.maintenance.security_support import executor_for, osv_bytes, osv_record
+from tests.matrix import LOGIN, ROLES
 
 pytestmark = pytest.mark.django_db
-
-ROLES = (
-    "requester",
-    "engineer",
-    "operator",
-    "security",
-    "compliance",
-    "cto",
-    "ciso",
-    "outsider",
-    "anonymous",
-)
-LOGIN = "login"
 
 
 @dataclass(frozen=True)
