@@ -309,7 +309,10 @@ def test_the_change_list_walks_its_index_at_a_few_thousand_rows(requester, thous
         plan = _plan(qs)
         assert "change_list_idx" in plan, plan
         assert "Seq Scan on changes_changerequest " not in plan, plan
-        assert not re.search(r"^\s*(->\s*)?Sort\b", plan, re.M), plan
+        # The rows come out of the index in the page's order: no Sort under the Limit
+        # (a subplan may sort its own few rows, such as the viewer's role groups).
+        top = plan.splitlines()[:3]
+        assert not any(re.match(r"\s*(->\s*)?Sort\b", line) for line in top), plan
 
 
 def test_the_approval_queue_reads_only_pending_approvals_through_an_index(security, thousands):

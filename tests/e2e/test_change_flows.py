@@ -90,7 +90,9 @@ def sign_in(page: Page, browser: Browser, live_server, people, browser_errors):
 
 def _file_change(page: Page, *, title: str, priority: str, component: str) -> str:
     """Fill in the new-change form as the requester would; returns the public id."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Changes").click()
+    page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Changes", exact=True
+    ).click()
     page.get_by_role("link", name="New change request").click()
     expect(page.get_by_role("heading", name="New change request")).to_be_visible()
 
@@ -140,7 +142,9 @@ def _decide_in_place(page: Page, button: str, comment: str = "") -> None:
 
 
 def _open_change(page: Page, public_id: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Changes").click()
+    page.get_by_role("navigation", name="Main").get_by_role(
+        "link", name="Changes", exact=True
+    ).click()
     page.get_by_test_id("change-list").get_by_role("link", name=public_id).click()
 
 
