@@ -11,21 +11,18 @@ test's own target database (never on the server), so it is observed for seconds.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from psycopg import sql
 
-from maintenance.models import MaintenanceWindow, ProcedureRun, WindowType
-from maintenance.services import window_start
+from maintenance.models import ProcedureRun
 from tests.factories import ComponentFactory
 from tests.maintenance.execution_helpers import (
     approved_change,
     calm_calendar,
-    schedule_all,
+    run_in_open_window,
     wait_until,
     with_procedure,
 )
@@ -71,17 +68,7 @@ def test_a_long_vacuum_shows_its_phase_blocks_and_time_and_keeps_what_it_went_th
         target=str(target.pk),
         tables=["public.big_claims"],
     )
-    window = MaintenanceWindow.objects.create(
-        type=WindowType.ROUTINE,
-        start=timezone.now() + timedelta(hours=2),
-        duration_minutes=60,
-        notification_offsets=[60],
-    )
-    schedule_all([change], window, operator)
-    MaintenanceWindow.objects.filter(pk=window.pk).update(
-        start=timezone.now() - timedelta(seconds=1)
-    )
-    window_start(window=MaintenanceWindow.objects.get(pk=window.pk), by=operator)
+    window = run_in_open_window([change], operator).window
     run = wait_until(
         lambda: ProcedureRun.objects.filter(change=change, status="RUNNING").first(),
         timeout=60,

@@ -7,19 +7,16 @@ operator is working through, not the change page."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from maintenance.models import MaintenanceWindow, ProcedureRun, WindowType
-from maintenance.services import window_start
+from maintenance.models import ProcedureRun
 from tests.factories import PASSWORD, ComponentFactory
 from tests.maintenance.execution_helpers import (
     approved_change,
     calm_calendar,
-    schedule_all,
+    run_in_open_window,
     wait_until,
     with_procedure,
     write_scripts,
@@ -77,18 +74,7 @@ def test_a_checklist_run_reads_in_words_and_done_returns_to_the_run(
         timeout_seconds="60",
         expect_output="all good",
     )
-    window = MaintenanceWindow.objects.create(
-        type=WindowType.ROUTINE,
-        start=timezone.now() + timedelta(hours=2),
-        duration_minutes=120,
-        notification_offsets=[60],
-        title="Polish window",
-    )
-    schedule_all([checklist, script], window, operator)
-    MaintenanceWindow.objects.filter(pk=window.pk).update(
-        start=timezone.now() - timedelta(seconds=1)
-    )
-    window_start(window=MaintenanceWindow.objects.get(pk=window.pk), by=operator)
+    run_in_open_window([checklist, script], operator, minutes=120, title="Polish window")
     waiting = wait_until(
         lambda: ProcedureRun.objects.filter(change=checklist, status="WAITING").first(),
         timeout=60,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from changes.models import Category, ChangeRequest, State
 from maintenance.models import MaintenancePolicy, MaintenanceWindow, WindowType
-from maintenance.services import change_procedure_add, slot_create
+from maintenance.services import change_procedure_add, slot_create, window_start
 from tests.factories import ChangeRequestFactory
 
 SCRIPTS = {
@@ -82,6 +82,23 @@ def with_procedure(change: ChangeRequest, by, kind: str, **params) -> ChangeRequ
 def schedule_all(changes, window, operator) -> None:
     for change in changes:
         slot_create(change=ChangeRequest.objects.get(pk=change.pk), window=window, by=operator)
+
+
+def run_in_open_window(changes, operator, *, minutes: int = 60, **window_fields):
+    """Schedule ``changes`` into a routine window (scheduling refuses one already open),
+    open it now and start it as ``operator``: the execution, its worker tasks queued."""
+    window = MaintenanceWindow.objects.create(
+        type=WindowType.ROUTINE,
+        start=timezone.now() + timedelta(hours=2),
+        duration_minutes=minutes,
+        notification_offsets=[60],
+        **window_fields,
+    )
+    schedule_all(changes, window, operator)
+    MaintenanceWindow.objects.filter(pk=window.pk).update(
+        start=timezone.now() - timedelta(seconds=1)
+    )
+    return window_start(window=MaintenanceWindow.objects.get(pk=window.pk), by=operator)
 
 
 def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.2, what: str = ""):
