@@ -24,6 +24,10 @@ from portal.models import AuditEvent
 def report_context(execution: MaintenanceExecution, *, viewer=None) -> dict[str, Any]:
     """Everything the report shows. ``viewer=None`` is the complete report (the stored
     PDF, for auditors); a viewer sees only the changes they may see."""
+    # The chain head is read first: every change the report shows is at least as new as
+    # the head it names, so of two generations the one naming the later head is the
+    # fresher (the stored report keeps that one: ``services.reports._store``).
+    sequence, head = chain_head()
     window = execution.window
     slots = list(
         ScheduledChange.objects.filter(window=window)
@@ -71,7 +75,6 @@ def report_context(execution: MaintenanceExecution, *, viewer=None) -> dict[str,
         for i in execution.issues.select_related("change")
         if i.change_id is None or i.change_id in visible
     ]
-    sequence, head = chain_head()
     return {
         "execution": execution,
         "window": window,

@@ -29,6 +29,11 @@ def _store(*, execution_id: int, filename: str, pdf: bytes, context: dict) -> Ma
         .select_related("window")
         .get(pk=execution_id)
     )
+    stored = locked.report_chain_sequence
+    if locked.report and stored is not None and stored > context["chain_sequence"]:
+        # Two generations raced (a change reviewed, then closed, a second later) and the
+        # later one is stored already: this older rendering must not replace it.
+        return locked
     # Earlier files stay: each generation is evidence of what the report said then.
     locked.report.save(filename, ContentFile(pdf), save=False)
     locked.report_generated_at = context["generated_at"]

@@ -88,3 +88,32 @@ def test_the_stored_report_is_generated_again_when_its_change_moves_on(
         ).count()
         >= 2
     )  # each generation is on record, the earlier files kept
+
+
+def test_an_older_rendering_that_finishes_last_does_not_replace_the_newer_report(
+    finished, requester
+):
+    """Two generations race on a worker with two threads: the one rendered before the
+    close finishes storing after the one rendered after it. The stored report stays the
+    newer one (the CI run of stop 17 met this as "the report to follow" timing out)."""
+    from maintenance.reports import render_pdf
+    from maintenance.services.reports import _store
+
+    execution, change = finished
+    older = render_pdf(MaintenanceExecution.objects.get(pk=execution.pk))
+    review_submit(
+        change=ChangeRequest.objects.get(pk=change.pk),
+        by=requester,
+        outcome="SUCCESSFUL",
+        notes="Certificates rotated.",
+    )
+    change_close(change=ChangeRequest.objects.get(pk=change.pk), by=requester)
+    newer = execution_report_generate(execution_id=execution.pk)
+
+    filename, pdf, context = older
+    _store(execution_id=execution.pk, filename=filename, pdf=pdf, context=context)
+
+    current = MaintenanceExecution.objects.get(pk=execution.pk)
+    assert current.report.name == newer.report.name
+    assert current.report_chain_sequence == newer.report_chain_sequence
+    assert "final state Closed" in _stored_pdf_text(current)
