@@ -20,7 +20,7 @@ from tests.dbops.configuration_fixtures import (  # noqa: F401
     show,
 )
 from tests.factories import PASSWORD
-from tests.maintenance.execution_helpers import calm_calendar
+from tests.maintenance.execution_helpers import calm_calendar, open_now
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -102,7 +102,7 @@ def test_an_operator_proposes_a_set_an_approver_approves_and_the_report_shows_it
 
     window = MaintenanceWindow.objects.create(
         type=WindowType.ROUTINE,
-        start=timezone.now() + timedelta(seconds=15),
+        start=timezone.now() + timedelta(hours=2),
         duration_minutes=240,
         notification_offsets=[60],
         title="Configuration window (test)",
@@ -112,13 +112,9 @@ def test_an_operator_proposes_a_set_an_approver_approves_and_the_report_shows_it
     page.get_by_role("button", name="Schedule").click()
     expect(page.get_by_test_id("change-state")).to_have_text("Scheduled")
     page.get_by_role("link", name="Configuration window (test)").click()
-    start = page.get_by_role("button", name="Start window")
-    for _ in range(60):  # the operator refreshes until the window is open
-        if start.count():
-            break
-        page.wait_for_timeout(1000)
-        page.reload()
-    start.click()
+    open_now(window)  # the window's start comes
+    page.reload()
+    page.get_by_role("button", name="Start window").click()
     expect(page.get_by_test_id("execution-status")).to_have_text("Completed", timeout=90_000)
 
     page.get_by_role("link", name="Execution report").click()

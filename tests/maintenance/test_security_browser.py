@@ -18,7 +18,7 @@ from maintenance.models import MaintenanceWindow, WindowType
 from maintenance.security.inventory import inventory_refresh
 from maintenance.security.models import UpdateResult
 from tests.factories import PASSWORD
-from tests.maintenance.execution_helpers import calm_calendar
+from tests.maintenance.execution_helpers import calm_calendar, open_now
 from tests.maintenance.security_support import (  # noqa: F401  (a fixture)
     copy_environment,
     environment_template,
@@ -83,7 +83,7 @@ def test_an_advisory_becomes_an_approved_security_update_that_runs_in_its_window
     )
     window = MaintenanceWindow.objects.create(
         type=WindowType.ROUTINE,
-        start=timezone.now() + timedelta(seconds=90),
+        start=timezone.now() + timedelta(hours=2),
         duration_minutes=240,
         notification_offsets=[60],
         title="Routine window (security test)",
@@ -129,13 +129,9 @@ def test_an_advisory_becomes_an_approved_security_update_that_runs_in_its_window
     ops.get_by_role("button", name="Schedule").click()
     expect(ops.get_by_test_id("change-state")).to_have_text("Scheduled")
     ops.get_by_role("link", name="Routine window (security test)").click()
-    start = ops.get_by_role("button", name="Start window")
-    for _ in range(150):  # the operator refreshes until the window is open
-        if start.count():
-            break
-        ops.wait_for_timeout(1000)
-        ops.reload()
-    start.click()
+    open_now(window)  # the window's start comes
+    ops.reload()
+    ops.get_by_role("button", name="Start window").click()
     expect(ops.get_by_test_id("execution-status")).to_have_text("Completed", timeout=180_000)
 
     # Each component's result is in the report.
