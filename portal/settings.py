@@ -290,6 +290,10 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Without autorefresh WhiteNoise walks every app's static files when its middleware is
+# built: 50 ms for each test client (the suite builds thousands). Under test it looks a
+# file up when it is asked for instead, as in development.
+WHITENOISE_AUTOREFRESH = DEBUG or PORTAL_ENV == "test"
 
 # --- E-mail -----------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -88,54 +88,140 @@ def make_user(db, tenant):
     return make
 
 
+# Each role fixture's user: username, groups, and whose tenant ("other" for outsider).
+ROLE_USERS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "requester": ("requester", ("REQUESTER",), "own"),
+    "engineer": ("engineer", ("ENGINEERING", "REQUESTER"), "own"),
+    "operator": ("operator", ("OPERATIONS",), "own"),
+    "security": ("security", ("SECURITY",), "own"),
+    "compliance": ("compliance", ("COMPLIANCE",), "own"),
+    "cto": ("cto", ("CTO",), "own"),
+    "ciso": ("ciso", ("HEAD_OF_SECURITY",), "own"),
+    # Holds every approver role but may only see another tenant.
+    "outsider": ("outsider", ("REQUESTER", "ENGINEERING", "OPERATIONS", "SECURITY"), "other"),
+}
+
+
+def _role_user(make_user, role: str, other_tenant=None):
+    username, roles, whose = ROLE_USERS[role]
+    return make_user(username, roles, **({"tenants": [other_tenant]} if whose == "other" else {}))
+
+
 @pytest.fixture
 def requester(make_user):
-    return make_user("requester", ["REQUESTER"])
+    return _role_user(make_user, "requester")
 
 
 @pytest.fixture
 def engineer(make_user):
-    return make_user("engineer", ["ENGINEERING", "REQUESTER"])
+    return _role_user(make_user, "engineer")
 
 
 @pytest.fixture
 def operator(make_user):
-    return make_user("operator", ["OPERATIONS"])
+    return _role_user(make_user, "operator")
 
 
 @pytest.fixture
 def security(make_user):
-    return make_user("security", ["SECURITY"])
+    return _role_user(make_user, "security")
 
 
 @pytest.fixture
 def compliance(make_user):
-    return make_user("compliance", ["COMPLIANCE"])
+    return _role_user(make_user, "compliance")
 
 
 @pytest.fixture
 def cto(make_user):
-    return make_user("cto", ["CTO"])
+    return _role_user(make_user, "cto")
 
 
 @pytest.fixture
 def ciso(make_user):
-    return make_user("ciso", ["HEAD_OF_SECURITY"])
+    return _role_user(make_user, "ciso")
 
 
 @pytest.fixture
 def outsider(make_user, other_tenant):
     """Holds every approver role but may only see another tenant."""
-    return make_user(
-        "outsider",
-        ["REQUESTER", "ENGINEERING", "OPERATIONS", "SECURITY"],
-        tenants=[other_tenant],
-    )
+    return _role_user(make_user, "outsider", other_tenant)
 
 
 @pytest.fixture
 def superuser(make_user):
     return make_user("root", [], is_superuser=True, is_staff=True)
+
+
+# --- rows made once for a whole module (the permission matrices) ----------------------
+
+
+class ModuleRows:
+    """An open transaction around a module's tests: rows made through ``make()`` exist
+    for every test of the module; each test's own transaction is a savepoint inside it,
+    rolled back after the test; the module's rows are rolled back when it ends. Django's
+    ``setUpTestData`` for pytest: a matrix of 600 cases builds its people once, not 600
+    times."""
+
+    def __init__(self, blocker):
+        self._blocker = blocker
+
+    def make(self):
+        return self._blocker.unblock()
+
+
+@pytest.fixture(scope="module")
+def module_rows(django_db_setup, django_db_blocker):
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        # A flush by an earlier transactional test removed what migrations seeded.
+        _seed_portal_defaults()
+    try:
+        yield ModuleRows(django_db_blocker)
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+class People:
+    """The role users and both tenants, made once per module (``people.user(role)``)."""
+
+    def __init__(self):
+        from tests.factories import TenantFactory, UserFactory
+
+        self.tenant = TenantFactory(slug="acme", name="Acme Health")
+        self.other_tenant = TenantFactory(slug="globex", name="Globex Clinics")
+        self._users = {}
+        for role, (username, roles, whose) in ROLE_USERS.items():
+            tenant = self.other_tenant if whose == "other" else self.tenant
+            self._users[role] = UserFactory(username=username, roles=list(roles), tenants=[tenant])
+        self._users["superuser"] = UserFactory(
+            username="root", roles=[], tenants=[self.tenant], is_superuser=True, is_staff=True
+        )
+
+    def user(self, role: str):
+        """``None`` for "anonymous"."""
+        return None if role == "anonymous" else self._users[role]
+
+    def make_user(self, username: str, roles=(), tenants=None, **kwargs):
+        from tests.factories import UserFactory
+
+        return UserFactory(
+            username=username,
+            roles=list(roles),
+            tenants=[self.tenant] if tenants is None else tenants,
+            **kwargs,
+        )
+
+
+@pytest.fixture(scope="module")
+def people(module_rows) -> People:
+    with module_rows.make():
+        return People()
 
 
 # --- a real Celery worker on the real Redis broker --------------------------------
@@ -195,6 +281,10 @@ def _portal_defaults(request):
         request.getfixturevalue("db")
     else:
         return
+    _seed_portal_defaults()
+
+
+def _seed_portal_defaults() -> None:
     from django.apps import apps
 
     from changes import defaults as change_defaults

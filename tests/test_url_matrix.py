@@ -76,14 +76,14 @@ class Target:
 
 @dataclass
 class World:
-    request: Any
+    people: Any
     own: Side
     other: Side
     user: Any
     deputy: Any
 
     def fixture(self, name: str):
-        return self.request.getfixturevalue(name)
+        return self.people.user(name)
 
 
 # --- objects each endpoint acts on --------------------------------------------------------
@@ -536,32 +536,46 @@ def _body(response) -> str:
     return response.content.decode()
 
 
+@pytest.fixture(scope="module")
+def sides(people, module_rows):
+    """Both tenants' people, made once for the module."""
+    with module_rows.make():
+        their_requester = people.make_user(
+            "their-requester", ["REQUESTER"], tenants=[people.other_tenant]
+        )
+        acme = Side(
+            tenant=people.tenant,
+            requester=people.user("requester"),
+            delegator=people.make_user("acme-security", ["SECURITY"]),
+            label="acme",
+        )
+        globex = Side(
+            tenant=people.other_tenant,
+            requester=their_requester,
+            delegator=people.make_user(
+                "globex-security", ["SECURITY"], tenants=[people.other_tenant]
+            ),
+            label="globex",
+        )
+        deputy = people.make_user(
+            "deputy", ["ENGINEERING"], tenants=[people.tenant, people.other_tenant]
+        )
+    return acme, globex, deputy
+
+
 @pytest.fixture
-def world(request, make_user, tenant, other_tenant, settings, tmp_path):
+def world(people, sides, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     from maintenance.models import MaintenancePolicy
 
     # Scheduling into the test's windows is about permissions, not the freeze calendar.
     MaintenancePolicy.objects.update(end_of_month_days=0, holiday_country="", holiday_market="")
-    their_requester = make_user("their-requester", ["REQUESTER"], tenants=[other_tenant])
-    acme = Side(
-        tenant=tenant,
-        requester=request.getfixturevalue("requester"),
-        delegator=make_user("acme-security", ["SECURITY"], tenants=[tenant]),
-        label="acme",
-    )
-    globex = Side(
-        tenant=other_tenant,
-        requester=their_requester,
-        delegator=make_user("globex-security", ["SECURITY"], tenants=[other_tenant]),
-        label="globex",
-    )
-    deputy = make_user("deputy", ["ENGINEERING"], tenants=[tenant, other_tenant])
+    acme, globex, deputy = sides
     return lambda role: World(
-        request=request,
+        people=people,
         own=globex if role == "outsider" else acme,
         other=acme if role == "outsider" else globex,
-        user=None if role == "anonymous" else request.getfixturevalue(role),
+        user=people.user(role),
         deputy=deputy,
     )
 

@@ -288,19 +288,28 @@ def other_side(side: Side) -> Side:
     return SIDES["other"] if side is SIDES["own"] else SIDES["own"]
 
 
-@pytest.fixture
-def sides(make_user, requester, security, tenant, other_tenant):
+@pytest.fixture(scope="module")
+def sides(people, module_rows):
+    """Both tenants' people and components, made once for the module."""
     from tests.factories import ComponentFactory
 
-    ours = Side(tenant, requester, security, ComponentFactory(name="edge-proxy"), "Acme")
-    theirs = Side(
-        other_tenant,
-        make_user("globex-requester", ["REQUESTER"], tenants=[other_tenant]),
-        make_user("globex-security", ["SECURITY"], tenants=[other_tenant]),
-        ComponentFactory(name="globex-db"),
-        "Globex",
-    )
-    return ours, theirs
+    with module_rows.make():
+        ours = Side(
+            people.tenant,
+            people.user("requester"),
+            people.user("security"),
+            ComponentFactory(name="edge-proxy"),
+            "Acme",
+        )
+        theirs = Side(
+            people.other_tenant,
+            people.make_user("globex-requester", ["REQUESTER"], tenants=[people.other_tenant]),
+            people.make_user("globex-security", ["SECURITY"], tenants=[people.other_tenant]),
+            ComponentFactory(name="globex-db"),
+            "Globex",
+        )
+        someone_else = people.make_user("someone-else", ["REQUESTER"])
+    return ours, theirs, someone_else
 
 
 def _snapshot() -> tuple:
@@ -326,17 +335,16 @@ def _call(client: Client, spec: Endpoint, target: Target, key: str | None):
 
 
 @pytest.mark.parametrize(("endpoint", "whose", "role", "expected"), CASES)
-def test_api_permission_matrix(request, sides, superuser, endpoint, whose, role, expected):
-    ours, theirs = sides
-    user = None if role == "anonymous" else request.getfixturevalue(role)
+def test_api_permission_matrix(people, sides, endpoint, whose, role, expected):
+    ours, theirs, someone_else = sides
+    user = people.user(role)
     # The outsider's own tenant is the other one.
     own, other = (theirs, ours) if role == "outsider" else (ours, theirs)
     SIDES.clear()
     SIDES.update(own=own, other=other)
     spec = ENDPOINTS[endpoint]
     side = {"own": own, "other": other}.get(whose or "own")
-    someone_else = request.getfixturevalue("make_user")("someone-else", ["REQUESTER"])
-    target = _build(spec.target, side, user, someone_else, superuser)
+    target = _build(spec.target, side, user, someone_else, people.user("superuser"))
     client = Client()
     key = None
     if user is not None:

@@ -23,7 +23,7 @@ from django.urls import reverse
 from changes.models import Approval, ChangeRequest, State
 from changes.services import change_submit
 from portal.models import AuditEvent
-from tests.factories import ChangeRequestFactory
+from tests.factories import ChangeRequestFactory, ComponentFactory
 from tests.matrix import LOGIN, ROLES
 
 
@@ -126,17 +126,26 @@ def _assert_done(endpoint: str, change, approval, user) -> None:
         assert approval.delegated_to.username == "deputy"
 
 
+@pytest.fixture(scope="module")
+def owners(people, module_rows):
+    """The requester of our tenant's changes, one on the other tenant, and the component
+    their changes touch: made once for the module."""
+    with module_rows.make():
+        their_requester = people.make_user(
+            "their-requester", ["REQUESTER"], tenants=[people.other_tenant]
+        )
+        component = ComponentFactory(name="primary-postgres")
+    return people.user("requester"), their_requester, component
+
+
 @pytest.mark.parametrize(("endpoint", "whose", "role", "expected"), CASES)
-def test_permission_matrix(
-    request, client, make_user, tenant, other_tenant, component, endpoint, whose, role, expected
-):
+def test_permission_matrix(client, make_user, people, owners, endpoint, whose, role, expected):
     spec = ENDPOINTS[endpoint]
-    # The requester of our tenant's changes, and one on the other tenant.
-    owner = request.getfixturevalue("requester")
-    their_requester = make_user("their-requester", ["REQUESTER"], tenants=[other_tenant])
+    tenant, other_tenant = people.tenant, people.other_tenant
+    owner, their_requester, component = owners
     if endpoint == "delegate":
         make_user("deputy", ["SECURITY"], tenants=[tenant, other_tenant])
-    user = None if role == "anonymous" else request.getfixturevalue(role)
+    user = people.user(role)
 
     home, away = (other_tenant, tenant) if role == "outsider" else (tenant, other_tenant)
     home_owner, away_owner = (

@@ -140,23 +140,29 @@ def _snapshot() -> tuple:
     )
 
 
-@pytest.fixture
-def sides(make_user, requester, tenant, other_tenant):
+@pytest.fixture(scope="module")
+def sides(people, module_rows):
+    """Both tenants' requesters, approvers and components, made once for the module."""
+
     def side(tenant, requester, label):
         return Side(
             tenant=tenant,
             requester=requester,
-            approver=make_user(f"{label}-security", ["SECURITY"], tenants=[tenant]),
+            approver=people.make_user(f"{label}-security", ["SECURITY"], tenants=[tenant]),
             component=ComponentFactory(name=f"{label}-edge"),
         )
 
-    theirs = make_user("globex-requester", ["REQUESTER"], tenants=[other_tenant])
-    return side(tenant, requester, "acme"), side(other_tenant, theirs, "globex")
+    with module_rows.make():
+        theirs = people.make_user("globex-requester", ["REQUESTER"], tenants=[people.other_tenant])
+        return (
+            side(people.tenant, people.user("requester"), "acme"),
+            side(people.other_tenant, theirs, "globex"),
+        )
 
 
 @pytest.mark.parametrize(("endpoint", "whose", "role", "expected"), CASES)
-def test_template_permission_matrix(request, client, sides, endpoint, whose, role, expected):
-    user = None if role == "anonymous" else request.getfixturevalue(role)
+def test_template_permission_matrix(client, people, sides, endpoint, whose, role, expected):
+    user = people.user(role)
     acme, globex = sides
     own, other = (globex, acme) if role == "outsider" else (acme, globex)
     spec = ENDPOINTS[endpoint]

@@ -96,23 +96,27 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def world(tenant, other_tenant, make_user, compliance):
+@pytest.fixture(scope="module")
+def world(people, module_rows):
     """A change in our tenant, one in the other, a verification, and a job of someone
-    else's; ``outsider`` sees only the other tenant, so "own" for them is that one."""
-    ours = ChangeRequestFactory(
-        title="Ours", requester=make_user("owner", ["REQUESTER"]), tenants=[tenant]
-    )
-    theirs = ChangeRequestFactory(
-        title="Theirs",
-        requester=make_user("their-owner", ["REQUESTER"], tenants=[other_tenant]),
-        tenants=[other_tenant],
-    )
-    verification = ChainVerification.objects.create(
-        requested_by=compliance, status="DONE", intact=True
-    )
-    stranger = make_user("stranger-auditor", ["COMPLIANCE"])
-    others_job = ExportJob.objects.create(exporter="audit", format="csv", requested_by=stranger)
+    else's, made once for the module; ``outsider`` sees only the other tenant, so "own"
+    for them is that one."""
+    with module_rows.make():
+        ours = ChangeRequestFactory(
+            title="Ours",
+            requester=people.make_user("owner", ["REQUESTER"]),
+            tenants=[people.tenant],
+        )
+        theirs = ChangeRequestFactory(
+            title="Theirs",
+            requester=people.make_user("their-owner", ["REQUESTER"], tenants=[people.other_tenant]),
+            tenants=[people.other_tenant],
+        )
+        verification = ChainVerification.objects.create(
+            requested_by=people.user("compliance"), status="DONE", intact=True
+        )
+        stranger = people.make_user("stranger-auditor", ["COMPLIANCE"])
+        others_job = ExportJob.objects.create(exporter="audit", format="csv", requested_by=stranger)
     return {"ours": ours, "theirs": theirs, "verification": verification, "others_job": others_job}
 
 
@@ -128,9 +132,9 @@ def _writes() -> tuple:
 
 
 @pytest.mark.parametrize("name, whose, role, expected", CASES)
-def test_permission_matrix(client, request, world, name, whose, role, expected):
+def test_permission_matrix(client, people, world, name, whose, role, expected):
     endpoint = ENDPOINTS[name]
-    user = None if role == "anonymous" else request.getfixturevalue(role)
+    user = people.user(role)
     obj = ""
     if name == "verification":
         obj = world["verification"].pk

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 from django.urls import reverse
 
 from changes.models import ChangeRequest
@@ -66,30 +67,41 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def components(tmp_path, settings, tenant, other_tenant):
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
+@pytest.fixture(scope="module")
+def scripts_dir(tmp_path_factory):
+    scripts = tmp_path_factory.mktemp("scripts")
     for name, body in {
         "inv.sh": '#!/bin/sh\necho "tinypkg==1.0"\n',
         "noop.sh": "#!/bin/sh\n",
     }.items():
         (scripts / name).write_text(body)
         (scripts / name).chmod(0o755)
-    settings.MAINTENANCE_SCRIPTS_DIR = str(scripts)
+    return str(scripts)
+
+
+@pytest.fixture(scope="module")
+def made(people, module_rows, scripts_dir):
+    """Both tenants' script components, inventoried, and one advisory: made once."""
     config = {"ecosystem": "PyPI", "discover": "inv.sh", "backup": "noop.sh", "patch": "noop.sh",
               "verify": "noop.sh", "rollback": "noop.sh"}  # fmt: skip
     made = {}
-    for key, on in (("acme", tenant), ("globex", other_tenant)):
-        row = executor_for(f"{key}-api", "script", config, tenants=[on])
-        inventory_refresh(executor=row)
-        made[key] = row
-    advisories.advisories_import(
-        data=osv_bytes(
-            osv_record("GHSA-tiny-0001-abcd", ecosystem="PyPI", name="tinypkg", fixed="1.1")
-        ),
-        name="tiny.json",
-    )
+    with module_rows.make(), override_settings(MAINTENANCE_SCRIPTS_DIR=scripts_dir):
+        for key, on in (("acme", people.tenant), ("globex", people.other_tenant)):
+            row = executor_for(f"{key}-api", "script", config, tenants=[on])
+            inventory_refresh(executor=row)
+            made[key] = row
+        advisories.advisories_import(
+            data=osv_bytes(
+                osv_record("GHSA-tiny-0001-abcd", ecosystem="PyPI", name="tinypkg", fixed="1.1")
+            ),
+            name="tiny.json",
+        )
+    return made
+
+
+@pytest.fixture
+def components(made, scripts_dir, settings):
+    settings.MAINTENANCE_SCRIPTS_DIR = scripts_dir  # "refresh" runs the inventory script
     return made
 
 
@@ -107,9 +119,9 @@ def _snapshot() -> tuple:
 
 
 @pytest.mark.parametrize(("endpoint", "whose", "role", "expected"), CASES)
-def test_permission_matrix(request, client, components, endpoint, whose, role, expected):
+def test_permission_matrix(client, people, components, endpoint, whose, role, expected):
     spec = ENDPOINTS[endpoint]
-    user = None if role == "anonymous" else request.getfixturevalue(role)
+    user = people.user(role)
     home, away = ("globex", "acme") if role == "outsider" else ("acme", "globex")
     row = components[home if whose == "own" else away]
     args = []
