@@ -82,9 +82,9 @@ class SqlitePortal:
 
 
 @pytest.fixture(scope="module")
-def sqlite_portal(tmp_path_factory) -> SqlitePortal:
+def sqlite_portal(tmp_path_factory, copy_migrated_sqlite) -> SqlitePortal:
     portal = SqlitePortal(tmp_path_factory.mktemp("sqlite-audit"))
-    portal.manage("migrate", "--noinput")
+    copy_migrated_sqlite(portal.database)  # a fresh process's `manage.py migrate`
     portal.shell(
         "from portal.audit import audit_record\n"
         "for n in range(3):\n"
