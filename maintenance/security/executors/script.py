@@ -62,7 +62,11 @@ def _run(config: dict[str, Any], role: str, args: list[str], work: Work, *, echo
     except ScriptRefused as exc:
         raise UpdateFailed(str(exc)) from None
     except StepFailed as exc:
-        raise UpdateFailed(exc.message, exc.result) from None
+        # What the script said last is why it failed (as maintenance.security.process
+        # reports the other executors' commands).
+        tail = "".join(captured).strip().splitlines()[-3:]
+        message = exc.message.rstrip(".") + (f": {' / '.join(tail)}" if tail else ".")
+        raise UpdateFailed(message, exc.result) from None
     return "".join(captured)
 
 
