@@ -91,9 +91,13 @@ def run(
     if check and timed_out:
         raise UpdateFailed(f"{label} did not finish within {timeout:.0f} s and was stopped.")
     if check and code != 0:
-        tail = done.output.strip().splitlines()[-3:]
         raise UpdateFailed(
-            f"{label} exited with status {code}" + (f": {' / '.join(tail)}" if tail else "."),
-            {"exit_code": code},
+            failure(f"{label} exited with status {code}", done.output), {"exit_code": code}
         )
     return done
+
+
+def failure(message: str, output: str) -> str:
+    """``message`` and the last lines the command printed: why it failed, in one line."""
+    tail = output.strip().splitlines()[-3:]
+    return message.rstrip(".") + (f": {' / '.join(tail)}" if tail else ".")

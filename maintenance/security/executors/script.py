@@ -19,7 +19,7 @@ from typing import Any
 
 from maintenance.procedures.base import RunContext, StepFailed
 from maintenance.procedures.script import ScriptRefused, resolve_script, run_script
-from maintenance.security import versions
+from maintenance.security import process, versions
 from maintenance.security.executors import register
 from maintenance.security.executors.base import (
     BackupFile,
@@ -62,11 +62,8 @@ def _run(config: dict[str, Any], role: str, args: list[str], work: Work, *, echo
     except ScriptRefused as exc:
         raise UpdateFailed(str(exc)) from None
     except StepFailed as exc:
-        # What the script said last is why it failed (as maintenance.security.process
-        # reports the other executors' commands).
-        tail = "".join(captured).strip().splitlines()[-3:]
-        message = exc.message.rstrip(".") + (f": {' / '.join(tail)}" if tail else ".")
-        raise UpdateFailed(message, exc.result) from None
+        # What the script said last is why it failed, as for the other executors.
+        raise UpdateFailed(process.failure(exc.message, "".join(captured)), exc.result) from None
     return "".join(captured)
 
 
