@@ -59,31 +59,37 @@ def pytest_configure(config):
 # --- tenants and role users ------------------------------------------------------
 
 
-@pytest.fixture
-def tenant(db):
+# The two tenants every test names: ours ("own") and another ("other").
+TENANTS = {"own": ("acme", "Acme Health"), "other": ("globex", "Globex Clinics")}
+
+
+def _tenant(whose: str):
     from tests.factories import TenantFactory
 
-    return TenantFactory(slug="acme", name="Acme Health")
+    slug, name = TENANTS[whose]
+    return TenantFactory(slug=slug, name=name)
+
+
+def _user(username: str, roles=(), *, tenants, **kwargs):
+    from tests.factories import UserFactory
+
+    return UserFactory(username=username, roles=list(roles), tenants=tenants, **kwargs)
+
+
+@pytest.fixture
+def tenant(db):
+    return _tenant("own")
 
 
 @pytest.fixture
 def other_tenant(db):
-    from tests.factories import TenantFactory
-
-    return TenantFactory(slug="globex", name="Globex Clinics")
+    return _tenant("other")
 
 
 @pytest.fixture
 def make_user(db, tenant):
-    from tests.factories import UserFactory
-
     def make(username: str, roles: list[str] | tuple[str, ...] = (), tenants=None, **kwargs):
-        return UserFactory(
-            username=username,
-            roles=list(roles),
-            tenants=[tenant] if tenants is None else tenants,
-            **kwargs,
-        )
+        return _user(username, roles, tenants=[tenant] if tenants is None else tenants, **kwargs)
 
     return make
 
@@ -150,7 +156,7 @@ def outsider(make_user, other_tenant):
 
 @pytest.fixture
 def superuser(make_user):
-    return make_user("root", [], is_superuser=True, is_staff=True)
+    return make_user("root", is_superuser=True, is_staff=True)
 
 
 # --- rows made once for a whole module (the permission matrices) ----------------------
@@ -188,33 +194,25 @@ def module_rows(django_db_setup, django_db_blocker):
 
 
 class People:
-    """The role users and both tenants, made once per module (``people.user(role)``)."""
+    """The role users and both tenants, made once per module (``people.user(role)``),
+    as the function-scoped fixtures make them."""
 
     def __init__(self):
-        from tests.factories import TenantFactory, UserFactory
-
-        self.tenant = TenantFactory(slug="acme", name="Acme Health")
-        self.other_tenant = TenantFactory(slug="globex", name="Globex Clinics")
-        self._users = {}
-        for role, (username, roles, whose) in ROLE_USERS.items():
-            tenant = self.other_tenant if whose == "other" else self.tenant
-            self._users[role] = UserFactory(username=username, roles=list(roles), tenants=[tenant])
-        self._users["superuser"] = UserFactory(
-            username="root", roles=[], tenants=[self.tenant], is_superuser=True, is_staff=True
-        )
+        self.tenant, self.other_tenant = _tenant("own"), _tenant("other")
+        tenants = {"own": self.tenant, "other": self.other_tenant}
+        self._users = {
+            role: _user(username, roles, tenants=[tenants[whose]])
+            for role, (username, roles, whose) in ROLE_USERS.items()
+        }
+        self._users["superuser"] = self.make_user("root", is_superuser=True, is_staff=True)
 
     def user(self, role: str):
         """``None`` for "anonymous"."""
         return None if role == "anonymous" else self._users[role]
 
     def make_user(self, username: str, roles=(), tenants=None, **kwargs):
-        from tests.factories import UserFactory
-
-        return UserFactory(
-            username=username,
-            roles=list(roles),
-            tenants=[self.tenant] if tenants is None else tenants,
-            **kwargs,
+        return _user(
+            username, roles, tenants=[self.tenant] if tenants is None else tenants, **kwargs
         )
 
 

@@ -113,6 +113,15 @@ def installed_version(env: Path) -> str:
     return done.stdout.strip()
 
 
+def write_executables(directory: Path, bodies: dict[str, str]) -> Path:
+    """Allow-listed scripts for a script executor: each ``name: body``, executable."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, body in bodies.items():
+        (directory / name).write_text(body)
+        (directory / name).chmod(0o755)
+    return directory
+
+
 def executor_for(component_name: str, kind: str, config: dict, *, tenants=()):
     """A component with its executor, straight in the table (registering has its own
     tests through the service)."""

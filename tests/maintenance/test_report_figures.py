@@ -12,16 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
+from changes.models import ChangeRequest, State
 from maintenance.models import (
     ChangeProcedure,
     MaintenanceExecution,
     MaintenanceWindow,
     ProcedureRun,
-    ScheduledChange,
     WindowType,
 )
 from maintenance.reports import render_pdf
-from tests.factories import ChangeRequestFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,22 +34,13 @@ MEASURED = {
 
 
 @pytest.fixture
-def execution(requester, tenant, superuser):
+def execution(cal_slot, requester):
     start = timezone.now() - timedelta(hours=2)
     window = MaintenanceWindow.objects.create(
         type=WindowType.ROUTINE, start=start, duration_minutes=60, title="Index window"
     )
-    change = ChangeRequestFactory(
-        requester=requester, tenants=[tenant], state="completed", title="Index claims"
-    )
-    ScheduledChange.objects.create(
-        window=window,
-        change=change,
-        position=1,
-        planned_start=start,
-        planned_minutes=30,
-        scheduled_by=superuser,
-    )
+    change = cal_slot(window, title="Index claims")
+    ChangeRequest.objects.filter(pk=change.pk).update(state=State.COMPLETED)
     execution = MaintenanceExecution.objects.create(
         window=window, planned_at=start, started_at=start, status="COMPLETED"
     )

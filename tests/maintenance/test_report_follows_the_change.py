@@ -53,6 +53,16 @@ def finished(cal_slot, settings, tmp_path):
     return MaintenanceExecution.objects.get(pk=execution.pk), change
 
 
+def _review_and_close(change, requester, notes: str) -> None:
+    review_submit(
+        change=ChangeRequest.objects.get(pk=change.pk),
+        by=requester,
+        outcome="SUCCESSFUL",
+        notes=notes,
+    )
+    change_close(change=ChangeRequest.objects.get(pk=change.pk), by=requester)
+
+
 @pytest.mark.worker
 def test_the_stored_report_is_generated_again_when_its_change_moves_on(
     celery_worker, finished, requester
@@ -61,13 +71,7 @@ def test_the_stored_report_is_generated_again_when_its_change_moves_on(
     first_at, first_sequence = execution.report_generated_at, execution.report_chain_sequence
     assert "final state Completed" in _stored_pdf_text(execution)
 
-    review_submit(
-        change=ChangeRequest.objects.get(pk=change.pk),
-        by=requester,
-        outcome="SUCCESSFUL",
-        notes="Certificates rotated; clients reconnected.",
-    )
-    change_close(change=ChangeRequest.objects.get(pk=change.pk), by=requester)
+    _review_and_close(change, requester, "Certificates rotated; clients reconnected.")
 
     def regenerated_after_closing():
         current = MaintenanceExecution.objects.get(pk=execution.pk)
@@ -101,13 +105,7 @@ def test_an_older_rendering_that_finishes_last_does_not_replace_the_newer_report
 
     execution, change = finished
     older = render_pdf(MaintenanceExecution.objects.get(pk=execution.pk))
-    review_submit(
-        change=ChangeRequest.objects.get(pk=change.pk),
-        by=requester,
-        outcome="SUCCESSFUL",
-        notes="Certificates rotated.",
-    )
-    change_close(change=ChangeRequest.objects.get(pk=change.pk), by=requester)
+    _review_and_close(change, requester, "Certificates rotated.")
     newer = execution_report_generate(execution_id=execution.pk)
 
     filename, pdf, context = older

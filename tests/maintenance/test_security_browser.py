@@ -25,6 +25,7 @@ from tests.maintenance.security_support import (  # noqa: F401  (a fixture)
     executor_for,
     installed_version,
     osv_record,
+    write_executables,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker]
@@ -153,12 +154,13 @@ def scripted(tmp_path, settings, tenant):
     scripts.mkdir()
     state = scripts / "tinypkg.version"
     state.write_text("1.0\n")
-    for name, body in {
-        "inv.sh": f'#!/bin/sh\necho "tinypkg==$(cat {state})"\n',
-        "noop.sh": "#!/bin/sh\n",
-    }.items():
-        (scripts / name).write_text(body)
-        (scripts / name).chmod(0o755)
+    write_executables(
+        scripts,
+        {
+            "inv.sh": f'#!/bin/sh\necho "tinypkg==$(cat {state})"\n',
+            "noop.sh": "#!/bin/sh\n",
+        },
+    )
     settings.MAINTENANCE_SCRIPTS_DIR = str(scripts)
     row = executor_for(
         "reports-worker",

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from maintenance.security.models import ComponentExecutor, InstalledPackage, VersionChange
 from portal.celery import app
 from tests.maintenance.execution_helpers import wait_until
-from tests.maintenance.security_support import executor_for
+from tests.maintenance.security_support import executor_for, write_executables
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -27,13 +27,14 @@ def components(tmp_path, settings):
     scripts.mkdir()
     state = tmp_path / "tinypkg.version"
     state.write_text("1.0\n")
-    for name, body in {
-        "inv.sh": f'#!/bin/sh\necho "tinypkg==$(cat {state})"\n',
-        "broken.sh": "#!/bin/sh\necho 'inventory host unreachable' >&2\nexit 3\n",
-        "noop.sh": "#!/bin/sh\n",
-    }.items():
-        (scripts / name).write_text(body)
-        (scripts / name).chmod(0o755)
+    write_executables(
+        scripts,
+        {
+            "inv.sh": f'#!/bin/sh\necho "tinypkg==$(cat {state})"\n',
+            "broken.sh": "#!/bin/sh\necho 'inventory host unreachable' >&2\nexit 3\n",
+            "noop.sh": "#!/bin/sh\n",
+        },
+    )
     settings.MAINTENANCE_SCRIPTS_DIR = str(scripts)
 
     def make(name: str, discover: str) -> ComponentExecutor:

@@ -19,7 +19,13 @@ from maintenance.security.inventory import exposures_refresh
 from maintenance.security.models import Advisory, Exposure
 from maintenance.security.spec import updates_of
 from maintenance.security.versions import PYPI
-from tests.maintenance.security_support import executor_for, inventoried, osv_bytes, osv_record
+from tests.maintenance.security_support import (
+    executor_for,
+    inventoried,
+    osv_bytes,
+    osv_record,
+    write_executables,
+)
 
 pytestmark = pytest.mark.django_db
 COMPLIANCE = "maintenance:security:compliance"
@@ -186,14 +192,13 @@ def test_the_csv_is_streamed_with_the_same_rows_and_no_formulas(client, security
 @pytest.fixture
 def scripted(tmp_path, settings, tenant):
     """billing-api managed by allow-listed scripts, so planning an update is cheap."""
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    for name, body in {
-        "inv.sh": '#!/bin/sh\necho "tinypkg==1.0"\necho "jinja2==3.1.2"\n',
-        "noop.sh": "#!/bin/sh\nexit 0\n",
-    }.items():
-        (scripts / name).write_text(body)
-        (scripts / name).chmod(0o755)
+    scripts = write_executables(
+        tmp_path / "scripts",
+        {
+            "inv.sh": '#!/bin/sh\necho "tinypkg==1.0"\necho "jinja2==3.1.2"\n',
+            "noop.sh": "#!/bin/sh\nexit 0\n",
+        },
+    )
     settings.MAINTENANCE_SCRIPTS_DIR = str(scripts)
     row = executor_for(
         "billing-api",

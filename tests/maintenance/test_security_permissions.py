@@ -18,7 +18,12 @@ from maintenance.security import advisories
 from maintenance.security.inventory import inventory_refresh
 from maintenance.security.models import Advisory, ComponentExecutor, Exposure, VersionChange
 from portal.models import AuditEvent
-from tests.maintenance.security_support import executor_for, osv_bytes, osv_record
+from tests.maintenance.security_support import (
+    executor_for,
+    osv_bytes,
+    osv_record,
+    write_executables,
+)
 from tests.matrix import LOGIN, ROLES
 
 pytestmark = pytest.mark.django_db
@@ -69,14 +74,12 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def scripts_dir(tmp_path_factory):
-    scripts = tmp_path_factory.mktemp("scripts")
-    for name, body in {
-        "inv.sh": '#!/bin/sh\necho "tinypkg==1.0"\n',
-        "noop.sh": "#!/bin/sh\n",
-    }.items():
-        (scripts / name).write_text(body)
-        (scripts / name).chmod(0o755)
-    return str(scripts)
+    return str(
+        write_executables(
+            tmp_path_factory.mktemp("scripts"),
+            {"inv.sh": '#!/bin/sh\necho "tinypkg==1.0"\n', "noop.sh": "#!/bin/sh\n"},
+        )
+    )
 
 
 @pytest.fixture(scope="module")
