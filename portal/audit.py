@@ -9,6 +9,7 @@ IMMEDIATE write lock on SQLite) so concurrent writers never fork the chain.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,24 @@ from portal.models import AuditEvent
 GENESIS_HASH = "0" * 64
 # An arbitrary, fixed key for pg_advisory_xact_lock: "audit" in ASCII.
 _AUDIT_LOCK_KEY = 0x6175646974
+
+
+def chain_ip(address: str | None) -> str | None:
+    """The address as PostgreSQL's ``inet`` gives it back, since the hash is taken before
+    the row is stored and verified from what is read: an IPv4-mapped client (a dual-stack
+    listener) is its IPv4 address, an IPv4-compatible one ends in dotted form, a zone id
+    (which ``inet`` refuses) is dropped. Python writes the rest the same way (RFC 5952)."""
+    if not address:
+        return None
+    parsed = ipaddress.ip_address(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        value = int(parsed)  # without the zone id
+        if value >> 32 == 0 and value >> 16 != 0:
+            return f"::{ipaddress.IPv4Address(value)}"
+        parsed = ipaddress.IPv6Address(value)
+    return str(parsed)
 
 
 def _normalise(details: dict[str, Any] | None) -> dict[str, Any]:
@@ -122,7 +141,7 @@ def audit_record(
             username=(user.get_username() if authenticated else username)[:150],
             role=role,
             acting_for=acting_for,
-            ip_address=ctx.ip_address,
+            ip_address=chain_ip(ctx.ip_address),
             request_id=ctx.request_id,
             action=action,
             object_type=object_type,

@@ -12,6 +12,7 @@ from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portal import context
 from portal.audit import audit_record, canonical_content, iter_chain_rows, verify_chain
 from portal.models import AuditEvent
 
@@ -142,3 +143,26 @@ def test_it_names_a_row_altered_behind_the_triggers_back_in_a_long_chain():
     assert [b.sequence for b in report.breaks] == [victim.sequence]
     assert report.breaks[0].pk == victim.pk
     assert "altered" in report.breaks[0].reason
+
+
+@pytest.mark.parametrize(
+    ("client", "stored"),
+    [
+        ("::ffff:10.0.0.1", "10.0.0.1"),  # an IPv4 client of a dual-stack listener
+        ("2001:DB8:0:0::1", "2001:db8::1"),
+        ("::a00:1", "::10.0.0.1"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("10.1.2.3", "10.1.2.3"),
+    ],
+)
+@pytest.mark.django_db
+def test_a_client_address_is_recorded_as_the_database_gives_it_back(client, stored):
+    """The hash is taken before the row is stored and checked against what is read back:
+    an address ``inet`` writes differently would read as an altered row."""
+    token = context.bind(context.RequestContext(ip_address=client))
+    try:
+        event = audit_record(action="test.address")
+    finally:
+        context.unbind(token)
+    assert AuditEvent.objects.get(pk=event.pk).ip_address == stored
+    assert verify_chain().intact
