@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -45,8 +46,18 @@ def chain_ip(address: str | None) -> str | None:
     return str(parsed)
 
 
+def _as_jsonb_reads(number: str) -> int | float:
+    """A JSON number as jsonb gives it back: exact, written out in full and never a
+    negative zero (``1e+16`` reads back as the integer 10000000000000000, ``-0.0`` as
+    ``0.0``), so the details hashed are the details verification reads."""
+    value = Decimal(number)
+    written = format(value, "f")
+    return json.loads(written.lstrip("-") if value == 0 else written)
+
+
 def _normalise(details: dict[str, Any] | None) -> dict[str, Any]:
-    return json.loads(json.dumps(details or {}, default=str, sort_keys=True))
+    text = json.dumps(details or {}, default=str, sort_keys=True)
+    return json.loads(text, parse_float=_as_jsonb_reads)
 
 
 # The canonical content is ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
@@ -173,7 +184,7 @@ class ChainReport:
         return not self.breaks
 
 
-# What verification reads of each row, in this order.
+# What verification reads of each row, in this order (the ORM path, and SQLite's).
 _CHAIN_COLUMNS = (
     "id", "sequence", "created_at", "user_id", "username", "role", "acting_for_id",
     "ip_address", "request_id", "action", "object_type", "object_id", "outcome", "details",
@@ -181,37 +192,62 @@ _CHAIN_COLUMNS = (
 )  # fmt: skip
 _BATCH = 5000
 
+# On PostgreSQL the server writes each row's canonical content itself, around the
+# details, which stay Python's to write (sort_keys over nested values): ``head``, then
+# the details' jsonb text (NULL when empty), then ``tail``. ``to_json`` of a text is the
+# string json.dumps(ensure_ascii=False) writes (the same escapes, the same lowercase
+# \u00XX), ``abbrev`` is inet as it reads back, and the time is isoformat's. The server
+# builds the text while Python hashes the rows before it, so the two cores share the
+# work. ``tests/portal/test_audit_verification_streams.py`` holds it to _canonical.
+_PG_CHAIN_QUERY = """
+SELECT id, sequence, prev_hash, hash,
+    '{"acting_for_id":' || coalesce(acting_for_id::text, 'null')
+    || ',"action":' || coalesce(to_json(action)::text, 'null')
+    || ',"created_at":' || coalesce('"' || to_char(created_at AT TIME ZONE 'UTC',
+        'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') || '"', 'null')
+    || ',"details":',
+    CASE WHEN details = '{}'::jsonb THEN NULL ELSE details::text END,
+    ',"ip_address":' || coalesce(to_json(abbrev(ip_address))::text, 'null')
+    || ',"object_id":' || coalesce(to_json(object_id)::text, 'null')
+    || ',"object_type":' || coalesce(to_json(object_type)::text, 'null')
+    || ',"outcome":' || coalesce(to_json(outcome)::text, 'null')
+    || ',"request_id":' || coalesce(to_json(request_id)::text, 'null')
+    || ',"role":' || coalesce(to_json(role)::text, 'null')
+    || ',"sequence":' || sequence::text
+    || ',"user_id":' || coalesce(user_id::text, 'null')
+    || ',"username":' || coalesce(to_json(username)::text, 'null') || '}'
+FROM portal_auditevent ORDER BY sequence
+"""
 
-def _server_side_rows(conn, query: str, params) -> Iterator[tuple]:
-    from psycopg import adapters, postgres, pq
 
+def _pg_contents(conn) -> Iterator[tuple[int, int, str, str, str]]:
+    loads = json.loads
     with conn.cursor(name="portal_audit_chain") as cursor:
-        # psycopg's compiled timestamp parser: Django's loader (the same instant, in the
-        # connection's time zone) is pure Python, a fifth of each row's time here.
-        oid = postgres.types["timestamptz"].oid
-        cursor.adapters.register_loader(oid, adapters.get_loader(oid, pq.Format.TEXT))
         cursor.itersize = _BATCH
-        cursor.execute(query, params)
+        cursor.execute(_PG_CHAIN_QUERY)
         while rows := cursor.fetchmany(_BATCH):
-            for row in rows:
-                yield (*row[:13], json.loads(row[13]), row[14], row[15])
+            for pk, sequence, prev_hash, hash_, head, details, tail in rows:
+                body = "{}" if details is None else _encode_json(loads(details))
+                yield pk, sequence, prev_hash, hash_, head + body + tail
 
 
-def iter_chain_rows() -> Iterator[tuple]:
-    """Every row as a tuple of ``_CHAIN_COLUMNS`` (details decoded), in sequence order.
+def chain_contents() -> Iterator[tuple[int, int, str, str, str]]:
+    """Every row as ``(id, sequence, prev_hash, hash, canonical content)``, in sequence
+    order, never a model instance.
 
     On PostgreSQL from a server-side cursor, a batch at a time, so memory stays flat:
     inside the caller's transaction when there is one (it sees what that transaction
     sees), otherwise on a connection of its own in one read-only snapshot, so the
     caller's connection stays free to commit progress while the chain is read."""
-    qs = AuditEvent.objects.order_by("sequence").values_list(*_CHAIN_COLUMNS)
     if connection.vendor != "postgresql":
-        yield from qs.iterator(chunk_size=_BATCH)
+        rows = AuditEvent.objects.order_by("sequence").values_list(*_CHAIN_COLUMNS)
+        for row in rows.iterator(chunk_size=_BATCH):
+            created = _created(row[2])
+            yield row[0], row[1], row[14], row[15], _canonical(row[1], created, *row[3:14])
         return
-    query, params = qs.query.sql_with_params()
     if connection.in_atomic_block:
         connection.ensure_connection()
-        yield from _server_side_rows(connection.connection, query, params)
+        yield from _pg_contents(connection.connection)
         return
     import psycopg
 
@@ -219,7 +255,7 @@ def iter_chain_rows() -> Iterator[tuple]:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         reader.read_only = True
         with reader.transaction():
-            yield from _server_side_rows(reader, query, params)
+            yield from _pg_contents(reader)
 
 
 def verify_chain(
@@ -234,9 +270,7 @@ def verify_chain(
     checked = 0
     breaks: list[ChainBreak] = []
     sha256 = hashlib.sha256
-    for (pk, sequence, created_at, user_id, username, role, acting_for_id, ip_address,
-         request_id, action, object_type, object_id, outcome, details, stored_prev,
-         stored_hash) in iter_chain_rows():  # fmt: skip
+    for pk, sequence, stored_prev, stored_hash, content in chain_contents():
         checked += 1
         if progress is not None and checked % progress_every == 0:
             progress(checked)
@@ -245,13 +279,8 @@ def verify_chain(
             reason = f"sequence {expected_sequence} is missing (found {sequence})"
         elif stored_prev != prev_hash:
             reason = "previous-hash link does not match the row before it"
-        else:
-            content = _canonical(
-                sequence, _created(created_at), user_id, username, role, acting_for_id,
-                ip_address, request_id, action, object_type, object_id, outcome, details,
-            )  # fmt: skip
-            if sha256((stored_prev + content).encode("utf-8")).hexdigest() != stored_hash:
-                reason = "content does not match its hash (row was altered)"
+        elif sha256((stored_prev + content).encode("utf-8")).hexdigest() != stored_hash:
+            reason = "content does not match its hash (row was altered)"
         if reason:
             breaks.append(ChainBreak(sequence=sequence, pk=pk, reason=reason))
             if first_only:

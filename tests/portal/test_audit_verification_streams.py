@@ -1,5 +1,6 @@
-"""Verification reads the chain as tuples from a server-side cursor (issue 13), and the
-canonical content it hashes is, byte for byte, the JSON the chain has always hashed."""
+"""Verification reads the chain as tuples from a server-side cursor (issue 13), the
+server writing each row's canonical content around its details, and the content it
+hashes is, byte for byte, the JSON the chain has always hashed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal import context
-from portal.audit import audit_record, canonical_content, iter_chain_rows, verify_chain
+from portal.audit import audit_record, canonical_content, chain_contents, verify_chain
 from portal.models import AuditEvent
 
 
@@ -98,9 +99,9 @@ def test_inside_a_transaction_it_reads_what_the_transaction_sees():
     report = verify_chain()
     assert report.intact
     assert report.checked == AuditEvent.objects.count() >= 7
-    rows = list(iter_chain_rows())
+    rows = list(chain_contents())
     assert [r[1] for r in rows] == list(range(1, len(rows) + 1))
-    assert all(isinstance(r, tuple) and isinstance(r[13], dict) for r in rows)
+    assert all(isinstance(r, tuple) and isinstance(r[4], str) for r in rows)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -165,4 +166,67 @@ def test_a_client_address_is_recorded_as_the_database_gives_it_back(client, stor
     finally:
         context.unbind(token)
     assert AuditEvent.objects.get(pk=event.pk).ip_address == stored
+    assert verify_chain().intact
+
+
+# What a service may record: no NUL (PostgreSQL's text and jsonb cannot hold one, and
+# Django's form fields refuse it), within each column's length.
+stored_text = st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=30
+)
+stored_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | stored_text
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(stored_text, children, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    username=stored_text,
+    role=stored_text,
+    object_type=stored_text,
+    object_id=stored_text,
+    outcome=st.sampled_from(list(AuditEvent.Outcome)),
+    details=st.dictionaries(stored_text, stored_json, max_size=5),
+    address=st.ip_addresses().map(str) | st.none(),
+)
+@pytest.mark.django_db
+def test_whatever_a_service_records_verification_reads_as_intact(
+    username, role, object_type, object_id, outcome, details, address
+):
+    """The content the server writes (on PostgreSQL) is the content Python hashed when
+    the row was recorded: every escape, number, address and time, read back."""
+    token = context.bind(context.RequestContext(ip_address=address))
+    try:
+        event = audit_record(
+            action="test.any",
+            username=username,
+            role=role,
+            object_type=object_type,
+            object_id=object_id,
+            outcome=outcome,
+            details=details,
+        )
+    finally:
+        context.unbind(token)
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.details == event.details
+    contents = {pk: content for pk, _, _, _, content in chain_contents()}
+    assert contents[event.pk] == canonical_content(stored) == reference_content(stored)
+    assert verify_chain().intact
+
+
+@pytest.mark.parametrize(
+    ("recorded", "read_back"),
+    [(1e16, 10000000000000000), (-0.0, 0.0), (1.5e-7, 1.5e-7), (2.0, 2.0), (1e300, 10**300)],
+)
+@pytest.mark.django_db
+def test_a_number_is_hashed_as_the_database_gives_it_back(recorded, read_back):
+    event = audit_record(action="test.number", details={"n": recorded})
+    stored = AuditEvent.objects.get(pk=event.pk).details["n"]
+    assert stored == read_back and type(stored) is type(read_back)
+    assert str(stored) == str(read_back)
     assert verify_chain().intact
