@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from functools import cached_property
 from typing import Any
 
-from django.core.paginator import Page, Paginator
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from changes import access
@@ -20,13 +29,12 @@ from changes.models import (
     ChangeRequest,
     CorrectiveAction,
     State,
+    queue_due,
 )
 from portal.models import AuditEvent
 from portal.roles import user_roles
 
 PAGE_SIZE = 25
-# The approval queue counts this far and then says "more than".
-QUEUE_COUNT_CAP = 1000
 
 
 def change_list(*, user, filters: dict[str, Any]) -> QuerySet[ChangeRequest]:
@@ -69,9 +77,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OLDEST = "0-0"
 
 
-def _cursor_of(change: ChangeRequest) -> str:
-    micros = (change.created_at - _EPOCH) // timedelta(microseconds=1)
-    return f"{micros}-{change.pk}"
+def _cursor_of(moment: datetime, pk: int) -> str:
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}-{pk}"
 
 
 def _parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
@@ -80,9 +88,12 @@ def _parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
     micros, _, pk = (raw or "").strip().partition("-")
     if not (micros.isascii() and micros.isdigit() and pk.isascii() and pk.isdigit()):
         return None
-    if len(micros) > 17 or len(pk) > 18:
+    if len(micros) > 18 or len(pk) > 18:
         return None
-    return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
+    try:  # 18 digits reach the approval queue's NO_DUE_TIME, and past year 9999
+        return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
+    except OverflowError:
+        return None
 
 
 def _older_than(at: datetime, pk: int) -> Q:
@@ -144,8 +155,8 @@ def change_page(
         )
         return ChangePage(
             changes,
-            newer=_cursor_of(changes[0]) if more_newer else None,
-            older=None if at_end else _cursor_of(changes[-1]),
+            newer=_cursor_of(changes[0].created_at, changes[0].pk) if more_newer else None,
+            older=None if at_end else _cursor_of(changes[-1].created_at, changes[-1].pk),
             at_start=not more_newer,
             at_end=at_end,
         )
@@ -160,8 +171,8 @@ def change_page(
     )
     return ChangePage(
         changes,
-        newer=None if at_start else _cursor_of(changes[0]),
-        older=None if at_end else _cursor_of(changes[-1]),
+        newer=None if at_start else _cursor_of(changes[0].created_at, changes[0].pk),
+        older=None if at_end else _cursor_of(changes[-1].created_at, changes[-1].pk),
         at_start=at_start,
         at_end=at_end,
     )
@@ -201,55 +212,114 @@ def approval_queue(user) -> QuerySet[Approval]:
     (whose group the review service granted the decide permission) or actively delegated
     to them, on a change they may see, that separation of duties leaves to them (not
     their own change, none they carried out, none they already decided under another
-    role: ``access.sod_refusal``'s rule, as conditions on the row)."""
+    role: ``access.sod_refusal``'s rule, as conditions on the row).
+
+    Everything about the change is one correlated subquery, asked per approval as the
+    queue's index yields them in order, so a page stops after its rows. As a join (or
+    an EXISTS, which PostgreSQL turns into one), the planner, unable to estimate how
+    many pending approvals survive the change's conditions, hashed every change in
+    review and every tenant link before the first row (120 ms at 100,000 changes,
+    against 1 ms)."""
     now = timezone.now()
-    qs = Approval.objects.filter(status=Approval.Status.PENDING).filter(
-        Q(phase=Approval.Phase.PRE, change__state=State.IN_REVIEW)
-        | Q(phase=Approval.Phase.RETROACTIVE, change__state__in=EXECUTED_STATES)
-    )
+    qs = Approval.objects.filter(status=Approval.Status.PENDING)
     if not user.is_superuser:
         qs = qs.filter(
             Q(role__in=sorted(user_roles(user)))
             | Q(delegated_to=user, delegation_expires_at__gt=now)
         )
-    visible = access.change_visibility(user, path="change__")
+    change = ChangeRequest.objects.filter(pk=OuterRef("change_id")).filter(
+        Q(Exact(OuterRef("phase"), Approval.Phase.PRE), state=State.IN_REVIEW)
+        | Q(Exact(OuterRef("phase"), Approval.Phase.RETROACTIVE), state__in=EXECUTED_STATES)
+    )
+    visible = access.change_visibility(user)
     if visible is not None:
-        qs = qs.filter(visible)
-    decided_by_me = Approval.objects.filter(change_id=OuterRef("change_id"), decided_by=user)
-    return (
-        qs.exclude(change__requester=user)
-        .exclude(change__started_by=user)
-        .exclude(change__implemented_by=user)
-        .exclude(change__verified_by=user)
+        change = change.filter(visible)
+    decided_by_me = Approval.objects.filter(change_id=OuterRef("pk"), decided_by=user)
+    change = (
+        change.exclude(requester=user)
+        .exclude(started_by=user)
+        .exclude(implemented_by=user)
+        .exclude(verified_by=user)
         .filter(~Exists(decided_by_me))
+    )
+    decidable = Subquery(change.order_by().values(ok=Value(True))[:1], output_field=BooleanField())
+    return (
+        qs.filter(decidable)
+        .annotate(due=queue_due())
         .select_related("change", "change__requester")
-        .order_by(F("due_at").asc(nulls_last=True), "pk")
+        .order_by("due", "pk")
     )
 
 
-class CappedPaginator(Paginator):
-    """Counts at most ``cap`` rows (a queue that can grow is never counted whole) and
-    says "more than" beyond; pages stop at the cap."""
+def _queue_key(approval: Approval) -> str:
+    return _cursor_of(approval.due, approval.pk)
 
-    def __init__(self, object_list, per_page, *, cap: int = QUEUE_COUNT_CAP) -> None:
-        super().__init__(object_list, per_page)
-        self.cap = cap
 
-    @cached_property
-    def _capped_count(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+def _queue_after(due: datetime, pk: int) -> Q:
+    # (due, id) > (due, pk), bounded by the index's first column.
+    return Q(due__gte=due) & (Q(due__gt=due) | Q(pk__gt=pk))
+
+
+def _queue_before(due: datetime, pk: int) -> Q:
+    return Q(due__lte=due) & (Q(due__lt=due) | Q(pk__lt=pk))
+
+
+@dataclass
+class QueuePage:
+    """One keyset page of the approval queue: ``previous`` / ``next`` cursors for the
+    links (``before=``, ``after=``), None at either end. No count: counting the queue
+    means deciding every approval in it, which is what a page avoids."""
+
+    approvals: list[Approval]
+    previous: str | None
+    next: str | None
+
+    def __iter__(self):
+        return iter(self.approvals)
+
+    def __len__(self) -> int:
+        return len(self.approvals)
 
     @property
-    def capped(self) -> bool:
-        return self._capped_count > self.cap
+    def object_list(self) -> list[Approval]:
+        return self.approvals
 
-    @cached_property
-    def count(self) -> int:
-        return min(self._capped_count, self.cap)
+    @property
+    def has_other_pages(self) -> bool:
+        return self.previous is not None or self.next is not None
 
 
-def approval_queue_page(user, *, page_number) -> Page:
-    return CappedPaginator(approval_queue(user), PAGE_SIZE * 2).get_page(page_number)
+def approval_queue_page(
+    user, *, before: str | None = None, after: str | None = None, size: int = PAGE_SIZE * 2
+) -> QueuePage:
+    """A page of the queue in its order: the first, the page after ``after`` or the page
+    before ``before``. A damaged cursor shows the first page."""
+    qs = approval_queue(user)
+    before_key, after_key = _parse_cursor(before), _parse_cursor(after)
+    if before_key is not None:
+        rows = list(qs.filter(_queue_before(*before_key)).order_by("-due", "-pk")[: size + 1])
+        approvals = list(reversed(rows[:size]))
+        more_before = len(rows) > size
+        more_after = bool(approvals) and qs.filter(_queue_after(*_key(approvals[-1]))).exists()
+    else:
+        page = qs.filter(_queue_after(*after_key)) if after_key is not None else qs
+        rows = list(page[: size + 1])
+        approvals = rows[:size]
+        more_after = len(rows) > size
+        more_before = (
+            after_key is not None
+            and bool(approvals)
+            and qs.filter(_queue_before(*_key(approvals[0]))).exists()
+        )
+    return QueuePage(
+        approvals,
+        previous=_queue_key(approvals[0]) if more_before else None,
+        next=_queue_key(approvals[-1]) if more_after else None,
+    )
+
+
+def _key(approval: Approval) -> tuple[datetime, int]:
+    return approval.due, approval.pk
 
 
 def my_open_changes(user, *, limit: int = 10) -> list[ChangeRequest]:

@@ -357,7 +357,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
         "changes/approvals.html",
         {
             "page": selectors.approval_queue_page(
-                request.user, page_number=request.GET.get("page", 1)
+                request.user, before=request.GET.get("before"), after=request.GET.get("after")
             )
         },
     )

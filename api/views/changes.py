@@ -3,11 +3,7 @@ the change pages, so a refusal, a conflict or an audit row is the same either wa
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.core.exceptions import PermissionDenied
-from django.db.models import Value
-from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -32,9 +28,6 @@ from changes.forms import ChangeFilterForm
 from changes.models import Approval, ChangeRequest
 from portal.permissions import visible_tenants
 from portal.roles import APPROVER_ROLES, has_role
-
-# Approvals without a due time sort last, as on the approval queue page.
-NO_DUE_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def _choices(name: str) -> list[str]:
@@ -218,7 +211,7 @@ def get_approval(request, pk: int) -> Approval:
 
 class PendingApprovalsView(GenericAPIView):
     pagination_class = KeysetPagination
-    keyset = ("due_sort", "pk")
+    keyset = ("due", "pk")  # the queue's own order (selectors.approval_queue)
     serializer_class = PendingApprovalSerializer
 
     @extend_schema(
@@ -228,10 +221,7 @@ class PendingApprovalsView(GenericAPIView):
     )
     def get(self, request):
         _require_approver(request)
-        queue = selectors.approval_queue(request.user).annotate(
-            due_sort=Coalesce("due_at", Value(NO_DUE_TIME))
-        )
-        page = self.paginate_queryset(queue)
+        page = self.paginate_queryset(selectors.approval_queue(request.user))
         return self.get_paginated_response(
             PendingApprovalSerializer(page, many=True, context={"request": request}).data
         )

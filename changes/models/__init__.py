@@ -10,6 +10,7 @@ from changes.models.requests import (  # noqa: F401
     EXECUTED_STATES,
     FINISHED_STATES,
     IMPACT_RANK,
+    NO_DUE_TIME,
     OPEN_STATES,
     PROCEDURE_EDIT_STATES,
     REVIEW_NAME,
@@ -25,6 +26,7 @@ from changes.models.requests import (  # noqa: F401
     Priority,
     RiskLevel,
     State,
+    queue_due,
 )
 from changes.models.rules import (  # noqa: F401
     ApprovalRule,

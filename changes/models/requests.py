@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django_fsm import FSMField, transition
@@ -405,6 +406,16 @@ class ApprovalBase(models.Model):
         )
 
 
+# The approval queue's order: soonest due first, an approval without a due time after
+# every one with one. As an expression (and an index on it) so a keyset page of the
+# queue is one bounded index range, whichever direction it is read.
+NO_DUE_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def queue_due() -> Coalesce:
+    return Coalesce("due_at", models.Value(NO_DUE_TIME))
+
+
 class Approval(ApprovalBase):
     """A change's approval by one role, before execution or retroactively."""
 
@@ -437,6 +448,12 @@ class Approval(ApprovalBase):
                 fields=["due_at", "id"],
                 condition=models.Q(status="PENDING"),
                 name="approval_pending_due_idx",
+            ),
+            models.Index(
+                queue_due(),
+                models.F("id"),
+                condition=models.Q(status="PENDING"),
+                name="approval_queue_order_idx",
             ),
         ]
         permissions = [("decide_approval", "Can decide this approval")]
