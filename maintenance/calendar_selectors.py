@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from django.db.models import BooleanField, ExpressionWrapper, Value
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Value, Window
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 
 from changes.access import change_visibility
@@ -23,6 +24,9 @@ from maintenance.models import (
 )
 
 RESTRICTED = "Change (restricted)"
+# A day cell of the month lists a window's first changes and "+ N more" (its page and
+# the week view list them all): a month is read at a glance, whatever a window holds.
+MONTH_CHANGES_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class ChangeEntry:
 class WindowEntry:
     window: MaintenanceWindow
     changes: list[ChangeEntry]
+    # Changes in the window not listed here (the month view lists the first few).
+    more: int = 0
 
 
 @dataclass
@@ -81,26 +87,35 @@ _public_id = ChangeRequest.public_id.fget
 _URL_SENTINEL = 987654321
 
 
-def window_entries(user, windows: Iterable[MaintenanceWindow]) -> list[WindowEntry]:
+def window_entries(
+    user, windows: Iterable[MaintenanceWindow], *, per_window: int | None = None
+) -> list[WindowEntry]:
     """Pair each window with its changes, hiding the titles this user may not see: one
     query of plain values (window, change id and title, times, and whether the user may
-    see the change, decided in the query by the change list's own rule)."""
+    see the change, decided in the query by the change list's own rule). With
+    ``per_window``, only each window's first changes are read, and how many more."""
     windows = list(windows)
     if not windows:
         return []
     visible = change_visibility(user, path="change__")
     seen = Value(True) if visible is None else ExpressionWrapper(visible, BooleanField())
-    rows = (
-        ScheduledChange.objects.filter(window__in=[w.pk for w in windows])
-        .annotate(seen=seen)
-        .order_by("window_id", "position")
-        .values_list(
-            "window_id", "change_id", "change__title", "planned_start", "planned_minutes", "seen"
-        )
-    )
+    rows = ScheduledChange.objects.filter(window__in=[w.pk for w in windows]).annotate(seen=seen)
+    columns = ["window_id", "change_id", "change__title", "planned_start", "planned_minutes"]
+    if per_window is not None:
+        partition = [F("window_id")]
+        rows = rows.annotate(
+            n=Window(RowNumber(), partition_by=partition, order_by=[F("position"), F("pk")]),
+            total=Window(Count("pk"), partition_by=partition),
+        ).filter(n__lte=per_window)
+        columns.append("total")
+    rows = rows.order_by("window_id", "position").values_list(*columns, "seen")
     url = reverse("changes:detail", kwargs={"pk": _URL_SENTINEL})
     by_window: dict[int, list[ChangeEntry]] = {w.pk: [] for w in windows}
-    for window_id, change_id, title, planned_start, planned_minutes, shown in rows:
+    totals: dict[int, int] = {}
+    for window_id, change_id, title, planned_start, planned_minutes, *rest in rows:
+        shown = rest[-1]
+        if per_window is not None:
+            totals[window_id] = rest[0]
         by_window[window_id].append(
             ChangeEntry(
                 public_id=_public_id(_Pk(change_id)) if shown else "",
@@ -111,14 +126,30 @@ def window_entries(user, windows: Iterable[MaintenanceWindow]) -> list[WindowEnt
                 visible=bool(shown),
             )
         )
-    return [WindowEntry(window=w, changes=by_window[w.pk]) for w in windows]
+    return [
+        WindowEntry(
+            window=w,
+            changes=by_window[w.pk],
+            more=totals.get(w.pk, 0) - len(by_window[w.pk]) if per_window is not None else 0,
+        )
+        for w in windows
+    ]
 
 
 def _local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
-def calendar_days(*, user, first: date, last: date, tz: tzinfo, today: date, period) -> list:
+def calendar_days(
+    *,
+    user,
+    first: date,
+    last: date,
+    tz: tzinfo,
+    today: date,
+    period,
+    per_window: int | None = None,
+) -> list:
     """Every day in [first, last] with its windows (by local start date) and blackout."""
     windows = windows_between(_local_midnight(first, tz), _local_midnight(last + timedelta(1), tz))
     policy = routine_policy()
@@ -130,7 +161,7 @@ def calendar_days(*, user, first: date, last: date, tz: tzinfo, today: date, per
             day=day, in_period=period(day), is_today=day == today, blackout=blackouts.get(day)
         )
         day += timedelta(days=1)
-    for entry in window_entries(user, windows):
+    for entry in window_entries(user, windows, per_window=per_window):
         local = entry.window.start.astimezone(tz).date()
         if local in days:
             days[local].windows.append(entry)
@@ -146,6 +177,7 @@ def month_calendar(*, user, year: int, month: int, tz: tzinfo, today: date) -> d
         tz=tz,
         today=today,
         period=lambda d: d.month == month,
+        per_window=MONTH_CHANGES_SHOWN,
     )
     first_of_month = date(year, month, 1)
     return {

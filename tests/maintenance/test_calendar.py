@@ -153,6 +153,35 @@ def test_the_week_view_lists_each_day_with_windows_changes_and_blackouts(
     assert "Vacuum the claims tables (45 min)" in _text(page)
 
 
+def test_a_full_window_lists_its_first_changes_in_the_month_and_all_in_the_week(
+    client, operator, cal_window, cal_slot, other_tenant
+):
+    """Eight changes in one window, the second restricted to this viewer: the month's
+    day cell lists the first five by position (the restricted one as such) and links
+    "+ 3 more" to the window's page; the week view lists all eight."""
+    window = cal_window(SUNDAY_16_MAY)
+    changes = [
+        cal_slot(
+            window,
+            title=f"Change number {i}",
+            tenants=[other_tenant] if i == 1 else None,
+        )
+        for i in range(8)
+    ]
+    client.force_login(operator)
+
+    cell = _cell(_month(client).content.decode(), "2027-05-16")
+
+    listed = re.findall(r"Change number (\d)", cell)
+    assert listed == ["0", "2", "3", "4"]
+    assert _text(cell).count("Change (restricted)") == 1
+    assert changes[5].public_id not in cell
+    assert f'<a href="{window.get_absolute_url()}" data-testid="more-changes">+ 3 more</a>' in cell
+    week = client.get(reverse("calendar:week"), {"date": "2027-05-16"}).content.decode()
+    assert re.findall(r"Change number (\d)", week) == ["0", "2", "3", "4", "5", "6", "7"]
+    assert "more-changes" not in week
+
+
 def test_emergency_windows_show_their_type_and_status(client, operator, cal_window, cto):
     window = cal_window(
         datetime(2027, 5, 20, 14, 0, tzinfo=UTC),
