@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from changes.models import (
@@ -70,9 +71,14 @@ def change_visibility(user, *, path: str = "") -> Q | None:
     # the EXISTS, PostgreSQL hashes every tenant link of every change (165k rows at
     # 100k changes) before the first row, instead of probing the link index per row.
     tenant_ids = list(visible_tenants(user).values_list("pk", flat=True))
+    # The test of the outer id alone ("IS NOT NULL", always true of a key) keeps
+    # PostgreSQL from turning the EXISTS into a hashed subplan: it would hash every link
+    # of the user's tenants (56k rows, 25 ms at 100,000 changes) before a list's first
+    # row, planning for the whole table rather than the page's LIMIT; probed per row, a
+    # page costs 0.4 ms.
     via_tenant = Exists(
         ChangeRequest.tenants.through.objects.filter(
-            changerequest_id=change_id, tenant_id__in=tenant_ids
+            IsNull(change_id, False), changerequest_id=change_id, tenant_id__in=tenant_ids
         )
     )
     delegated = Exists(
