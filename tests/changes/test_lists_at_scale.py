@@ -356,6 +356,9 @@ def test_the_change_list_walks_its_index_at_a_few_thousand_rows(requester, thous
         # (a subplan may sort its own few rows, such as the viewer's role groups).
         top = plan.splitlines()[:3]
         assert not any(re.match(r"\s*(->\s*)?Sort\b", line) for line in top), plan
+        # The viewer's tenant links are probed per row, never read whole into a hash
+        # before the first row (a plan for the whole table, not the page).
+        assert not re.search(r"(Seq|Bitmap Heap) Scan on changes_changerequest_tenants", plan), plan
 
 
 def test_the_approval_queue_reads_only_pending_approvals_through_an_index(security, thousands):
