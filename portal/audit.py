@@ -220,13 +220,31 @@ FROM portal_auditevent ORDER BY sequence
 """
 
 
-def _pg_contents(conn) -> Iterator[tuple[int, int, str, str, str]]:
+def _pg_contents(conn, *, stream: bool) -> Iterator[tuple[int, int, str, str, str]]:
+    """The rows of ``_PG_CHAIN_QUERY`` with their content put together.
+
+    ``stream``: one binary ``COPY`` of the query, the server streaming while Python
+    hashes what arrived, psycopg parsing the rows in C (6 s for a million rows, against
+    13 s from a server-side cursor, where the server waits for each FETCH and Python
+    for each batch). A COPY left early is cancelled, which aborts its transaction, and
+    holds the connection until it ends: so only on a connection of verification's own.
+    Otherwise a server-side cursor, a batch at a time, which leaves the caller's
+    transaction and connection usable between batches and after an early stop."""
     loads = json.loads
+    if stream:
+        with conn.cursor() as cursor:
+            query = f"COPY ({_PG_CHAIN_QUERY.strip()}) TO STDOUT (FORMAT BINARY)"
+            with cursor.copy(query) as copy:
+                copy.set_types(["int8", "int8", "text", "text", "text", "text", "text"])
+                for pk, sequence, prev_hash, hash_, head, details, tail in copy.rows():
+                    body = "{}" if details is None else _encode_json(loads(details))
+                    yield pk, sequence, prev_hash, hash_, head + body + tail
+        return
     with conn.cursor(name="portal_audit_chain") as cursor:
         cursor.itersize = _BATCH
         cursor.execute(_PG_CHAIN_QUERY)
-        while rows := cursor.fetchmany(_BATCH):
-            for pk, sequence, prev_hash, hash_, head, details, tail in rows:
+        while batch := cursor.fetchmany(_BATCH):
+            for pk, sequence, prev_hash, hash_, head, details, tail in batch:
                 body = "{}" if details is None else _encode_json(loads(details))
                 yield pk, sequence, prev_hash, hash_, head + body + tail
 
@@ -235,7 +253,7 @@ def chain_contents() -> Iterator[tuple[int, int, str, str, str]]:
     """Every row as ``(id, sequence, prev_hash, hash, canonical content)``, in sequence
     order, never a model instance.
 
-    On PostgreSQL from a server-side cursor, a batch at a time, so memory stays flat:
+    On PostgreSQL a batch or a block at a time (``_pg_contents``), so memory stays flat:
     inside the caller's transaction when there is one (it sees what that transaction
     sees), otherwise on a connection of its own in one read-only snapshot, so the
     caller's connection stays free to commit progress while the chain is read."""
@@ -247,7 +265,7 @@ def chain_contents() -> Iterator[tuple[int, int, str, str, str]]:
         return
     if connection.in_atomic_block:
         connection.ensure_connection()
-        yield from _pg_contents(connection.connection)
+        yield from _pg_contents(connection.connection, stream=False)
         return
     import psycopg
 
@@ -255,7 +273,7 @@ def chain_contents() -> Iterator[tuple[int, int, str, str, str]]:
         reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         reader.read_only = True
         with reader.transaction():
-            yield from _pg_contents(reader)
+            yield from _pg_contents(reader, stream=True)
 
 
 def verify_chain(

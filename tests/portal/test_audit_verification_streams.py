@@ -1,4 +1,4 @@
-"""Verification reads the chain as tuples from a server-side cursor (issue 13), the
+"""Verification streams the chain as tuples from one binary COPY (issue 13), the
 server writing each row's canonical content around its details, and the content it
 hashes is, byte for byte, the JSON the chain has always hashed."""
 
@@ -124,6 +124,62 @@ def test_outside_a_transaction_it_reads_on_its_own_connection_and_progress_commi
     total = AuditEvent.objects.count()
     assert report.intact and report.checked == total >= 25
     assert seen == list(range(10, total + 1, 10))
+    connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_stream_and_the_cursor_give_the_same_contents():
+    """Outside a transaction verification streams one COPY on its own connection;
+    inside one it reads a server-side cursor: both give the content canonical_content writes."""
+    from django.db import connections, transaction
+
+    details = [{}, {"b": [1, 2.5, None], "a": 'é\u2028"q"'}, {"n": 10**16}, {"x": {"y": True}}]
+    for n, detail in enumerate(details * 3):
+        audit_record(action="test.row", object_type="n", object_id=n, details=detail)
+    streamed = list(chain_contents())
+    with transaction.atomic():
+        fetched = list(chain_contents())
+    assert streamed == fetched and len(streamed) == AuditEvent.objects.count() >= 12
+    rows = AuditEvent.objects.order_by("sequence")
+    assert [r[4] for r in streamed] == [canonical_content(e) for e in rows]
+    assert verify_chain().intact
+    connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_verification_stopped_at_a_break_leaves_the_callers_connection_usable():
+    """The first break ends the read early: the stream's own connection is closed, and
+    inside a caller's transaction the cursor leaves that transaction usable."""
+    from django.db import connections, transaction
+
+    for n in range(30):
+        audit_record(action="test.chain", object_type="n", object_id=n)
+    victim = AuditEvent.objects.get(action="test.chain", object_id="17")
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("UPDATE portal_auditevent SET object_id = 'x' WHERE id = %s", [victim.pk])
+        cursor.execute("SET session_replication_role = DEFAULT")
+        # Megabytes of rows after it, so the read is still streaming when it stops (a
+        # small chain arrives whole before the first row is checked).
+        cursor.execute(
+            """INSERT INTO portal_auditevent (sequence, created_at, username, role,
+                   request_id, action, object_type, object_id, outcome, details,
+                   prev_hash, hash)
+               SELECT s, now(), 'filler', '', '', 'test.filler', 'n', s::text, 'SUCCESS',
+                   jsonb_build_object('pad', repeat('x', 500)), repeat('0', 64),
+                   lpad(to_hex(s), 64, '0')
+               FROM generate_series((SELECT max(sequence) + 1 FROM portal_auditevent),
+                   (SELECT max(sequence) + 20000 FROM portal_auditevent)) AS s"""
+        )
+
+    for _ in range(2):
+        report = verify_chain()
+        assert [b.pk for b in report.breaks] == [victim.pk]
+        assert report.checked == victim.sequence
+    with transaction.atomic():
+        assert [b.pk for b in verify_chain().breaks] == [victim.pk]
+        audit_record(action="test.after_break", object_type="n", object_id="after")
+    assert AuditEvent.objects.filter(action="test.after_break").exists()
     connections.close_all()
 
 
