@@ -96,36 +96,50 @@ def _parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
         return None
 
 
+def _below(column: str, at: datetime, pk: int) -> Q:
+    # (column, id) < (at, pk), written so the index's first column bounds the scan.
+    return Q(**{f"{column}__lte": at}) & (Q(**{f"{column}__lt": at}) | Q(pk__lt=pk))
+
+
+def _above(column: str, at: datetime, pk: int) -> Q:
+    return Q(**{f"{column}__gte": at}) & (Q(**{f"{column}__gt": at}) | Q(pk__gt=pk))
+
+
 def _older_than(at: datetime, pk: int) -> Q:
-    # (created_at, id) < (at, pk), written so the index's first column bounds the scan.
-    return Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(pk__lt=pk))
+    return _below("created_at", at, pk)
 
 
 def _newer_than(at: datetime, pk: int) -> Q:
-    return Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk))
+    return _above("created_at", at, pk)
+
+
+class _Rows:
+    """What the list templates read of a keyset page: its rows, iterated and counted."""
+
+    rows: list
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def object_list(self) -> list:
+        return self.rows
 
 
 @dataclass
-class ChangePage:
+class ChangePage(_Rows):
     """One keyset page of the change list: ``before`` / ``after`` cursors for the links
     (``newer``, ``older``); ``oldest`` links to the last page, read from the other end."""
 
-    changes: list[ChangeRequest]
+    rows: list[ChangeRequest]
     newer: str | None
     older: str | None
     at_start: bool
     at_end: bool
     oldest: str = OLDEST
-
-    def __iter__(self):
-        return iter(self.changes)
-
-    def __len__(self) -> int:
-        return len(self.changes)
-
-    @property
-    def object_list(self) -> list[ChangeRequest]:
-        return self.changes
 
     @property
     def has_other_pages(self) -> bool:
@@ -251,38 +265,19 @@ def approval_queue(user) -> QuerySet[Approval]:
     )
 
 
-def _queue_key(approval: Approval) -> str:
-    return _cursor_of(approval.due, approval.pk)
-
-
-def _queue_after(due: datetime, pk: int) -> Q:
-    # (due, id) > (due, pk), bounded by the index's first column.
-    return Q(due__gte=due) & (Q(due__gt=due) | Q(pk__gt=pk))
-
-
-def _queue_before(due: datetime, pk: int) -> Q:
-    return Q(due__lte=due) & (Q(due__lt=due) | Q(pk__lt=pk))
+def _due_key(approval: Approval) -> tuple[datetime, int]:
+    return approval.due, approval.pk
 
 
 @dataclass
-class QueuePage:
+class QueuePage(_Rows):
     """One keyset page of the approval queue: ``previous`` / ``next`` cursors for the
     links (``before=``, ``after=``), None at either end. No count: counting the queue
     means deciding every approval in it, which is what a page avoids."""
 
-    approvals: list[Approval]
+    rows: list[Approval]
     previous: str | None
     next: str | None
-
-    def __iter__(self):
-        return iter(self.approvals)
-
-    def __len__(self) -> int:
-        return len(self.approvals)
-
-    @property
-    def object_list(self) -> list[Approval]:
-        return self.approvals
 
     @property
     def has_other_pages(self) -> bool:
@@ -297,29 +292,25 @@ def approval_queue_page(
     qs = approval_queue(user)
     before_key, after_key = _parse_cursor(before), _parse_cursor(after)
     if before_key is not None:
-        rows = list(qs.filter(_queue_before(*before_key)).order_by("-due", "-pk")[: size + 1])
+        rows = list(qs.filter(_below("due", *before_key)).order_by("-due", "-pk")[: size + 1])
         approvals = list(reversed(rows[:size]))
         more_before = len(rows) > size
-        more_after = bool(approvals) and qs.filter(_queue_after(*_key(approvals[-1]))).exists()
+        more_after = bool(approvals) and qs.filter(_above("due", *_due_key(approvals[-1]))).exists()
     else:
-        page = qs.filter(_queue_after(*after_key)) if after_key is not None else qs
+        page = qs.filter(_above("due", *after_key)) if after_key is not None else qs
         rows = list(page[: size + 1])
         approvals = rows[:size]
         more_after = len(rows) > size
         more_before = (
             after_key is not None
             and bool(approvals)
-            and qs.filter(_queue_before(*_key(approvals[0]))).exists()
+            and qs.filter(_below("due", *_due_key(approvals[0]))).exists()
         )
     return QueuePage(
         approvals,
-        previous=_queue_key(approvals[0]) if more_before else None,
-        next=_queue_key(approvals[-1]) if more_after else None,
+        previous=_cursor_of(*_due_key(approvals[0])) if more_before else None,
+        next=_cursor_of(*_due_key(approvals[-1])) if more_after else None,
     )
-
-
-def _key(approval: Approval) -> tuple[datetime, int]:
-    return approval.due, approval.pk
 
 
 def my_open_changes(user, *, limit: int = 10) -> list[ChangeRequest]:

@@ -8,7 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Value, Window
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Value,
+    Window,
+)
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 
@@ -100,22 +108,23 @@ def window_entries(
     visible = change_visibility(user, path="change__")
     seen = Value(True) if visible is None else ExpressionWrapper(visible, BooleanField())
     rows = ScheduledChange.objects.filter(window__in=[w.pk for w in windows]).annotate(seen=seen)
-    columns = ["window_id", "change_id", "change__title", "planned_start", "planned_minutes"]
-    if per_window is not None:
+    if per_window is None:
+        rows = rows.annotate(total=Value(None, IntegerField()))
+    else:
         partition = [F("window_id")]
         rows = rows.annotate(
             n=Window(RowNumber(), partition_by=partition, order_by=[F("position"), F("pk")]),
             total=Window(Count("pk"), partition_by=partition),
         ).filter(n__lte=per_window)
-        columns.append("total")
-    rows = rows.order_by("window_id", "position").values_list(*columns, "seen")
+    rows = rows.order_by("window_id", "position").values_list(
+        "window_id", "change_id", "change__title", "planned_start", "planned_minutes", "seen",
+        "total",
+    )  # fmt: skip
     url = reverse("changes:detail", kwargs={"pk": _URL_SENTINEL})
     by_window: dict[int, list[ChangeEntry]] = {w.pk: [] for w in windows}
     totals: dict[int, int] = {}
-    for window_id, change_id, title, planned_start, planned_minutes, *rest in rows:
-        shown = rest[-1]
-        if per_window is not None:
-            totals[window_id] = rest[0]
+    for window_id, change_id, title, planned_start, planned_minutes, shown, total in rows:
+        totals[window_id] = total or 0
         by_window[window_id].append(
             ChangeEntry(
                 public_id=_public_id(_Pk(change_id)) if shown else "",
@@ -130,7 +139,7 @@ def window_entries(
         WindowEntry(
             window=w,
             changes=by_window[w.pk],
-            more=totals.get(w.pk, 0) - len(by_window[w.pk]) if per_window is not None else 0,
+            more=max(totals.get(w.pk, 0) - len(by_window[w.pk]), 0),
         )
         for w in windows
     ]

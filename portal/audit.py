@@ -231,22 +231,24 @@ def _pg_contents(conn, *, stream: bool) -> Iterator[tuple[int, int, str, str, st
     Otherwise a server-side cursor, a batch at a time, which leaves the caller's
     transaction and connection usable between batches and after an early stop."""
     loads = json.loads
+    for pk, sequence, prev_hash, hash_, head, details, tail in _pg_rows(conn, stream=stream):
+        body = "{}" if details is None else _encode_json(loads(details))
+        yield pk, sequence, prev_hash, hash_, head + body + tail
+
+
+def _pg_rows(conn, *, stream: bool) -> Iterator[tuple]:
     if stream:
         with conn.cursor() as cursor:
             query = f"COPY ({_PG_CHAIN_QUERY.strip()}) TO STDOUT (FORMAT BINARY)"
             with cursor.copy(query) as copy:
                 copy.set_types(["int8", "int8", "text", "text", "text", "text", "text"])
-                for pk, sequence, prev_hash, hash_, head, details, tail in copy.rows():
-                    body = "{}" if details is None else _encode_json(loads(details))
-                    yield pk, sequence, prev_hash, hash_, head + body + tail
+                yield from copy.rows()
         return
     with conn.cursor(name="portal_audit_chain") as cursor:
         cursor.itersize = _BATCH
         cursor.execute(_PG_CHAIN_QUERY)
         while batch := cursor.fetchmany(_BATCH):
-            for pk, sequence, prev_hash, hash_, head, details, tail in batch:
-                body = "{}" if details is None else _encode_json(loads(details))
-                yield pk, sequence, prev_hash, hash_, head + body + tail
+            yield from batch
 
 
 def chain_contents() -> Iterator[tuple[int, int, str, str, str]]:

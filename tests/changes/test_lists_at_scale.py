@@ -383,7 +383,7 @@ def test_a_queue_page_walks_the_queue_index_and_stops_at_its_rows(security, thou
     the queue's order index and asks about each approval's change as it goes, hashing
     neither the changes nor their tenant links before its first row."""
     page = selectors.approval_queue(security)
-    deep = page.filter(selectors._queue_after(*selectors._key(list(page[:150])[-1])))
+    deep = page.filter(selectors._above("due", *selectors._due_key(list(page[:150])[-1])))
     for qs in (page[:51], deep[:51]):
         plan = _plan(qs)
         assert "approval_queue_order_idx" in plan, plan
