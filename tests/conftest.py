@@ -21,6 +21,23 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture
+def behind_the_triggers():
+    """Run SQL on the audit trail as a superuser can, behind its append-only triggers
+    (replica mode skips ordinary triggers): how the tests make a tampered chain."""
+    from django.db import connection
+
+    def run(sql: str, params=()) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+            try:
+                cursor.execute(sql, params)
+            finally:
+                cursor.execute("SET session_replication_role = DEFAULT")
+
+    return run
+
+
 def _xdist_index() -> int:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0

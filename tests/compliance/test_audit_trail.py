@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.db import connection
 
 from compliance.models import ChainVerification
 from portal.audit import audit_record, chain_head
@@ -116,16 +115,15 @@ def test_verify_chain_runs_in_the_worker_and_shows_the_head(celery_worker, clien
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
-def test_verify_chain_names_the_first_altered_row(celery_worker, client, compliance):
+def test_verify_chain_names_the_first_altered_row(
+    celery_worker, client, compliance, behind_the_triggers
+):
     for n in range(5):
         audit_record(action="test.chain", object_id=str(n))
     target = AuditEvent.objects.get(action="test.chain", object_id="2")
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        cursor.execute(
-            "UPDATE portal_auditevent SET username = 'mallory' WHERE id = %s", [target.pk]
-        )
-        cursor.execute("SET session_replication_role = DEFAULT")
+    behind_the_triggers(
+        "UPDATE portal_auditevent SET username = 'mallory' WHERE id = %s", [target.pk]
+    )
     client.force_login(compliance)
 
     client.post("/reports/verify-chain/")

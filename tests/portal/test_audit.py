@@ -80,18 +80,14 @@ def test_the_orm_cannot_delete_or_update_audit_rows_either():
 
 
 @pytest.mark.django_db
-def test_verify_names_the_row_changed_behind_the_triggers_back(capsys):
+def test_verify_names_the_row_changed_behind_the_triggers_back(capsys, behind_the_triggers):
     for n in range(5):
         audit_record(action="test.chain", object_type="n", object_id=n)
     target = AuditEvent.objects.get(action="test.chain", object_id="2")
-    # A superuser bypasses the trigger: replica mode skips ordinary triggers.
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        cursor.execute(
-            "UPDATE portal_auditevent SET details = '{\"forged\": true}' WHERE id = %s",
-            [target.pk],
-        )
-        cursor.execute("SET session_replication_role = DEFAULT")
+    behind_the_triggers(
+        "UPDATE portal_auditevent SET details = '{\"forged\": true}' WHERE id = %s",
+        [target.pk],
+    )
     with pytest.raises(CommandError) as excinfo:
         call_command("verify_audit_chain")
     assert f"sequence {target.sequence}" in str(excinfo.value)
@@ -99,14 +95,11 @@ def test_verify_names_the_row_changed_behind_the_triggers_back(capsys):
 
 
 @pytest.mark.django_db
-def test_verify_notices_a_deleted_row():
+def test_verify_notices_a_deleted_row(behind_the_triggers):
     for n in range(4):
         audit_record(action="test.chain", object_type="n", object_id=n)
     victim = AuditEvent.objects.get(action="test.chain", object_id="1")
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        cursor.execute("DELETE FROM portal_auditevent WHERE id = %s", [victim.pk])
-        cursor.execute("SET session_replication_role = DEFAULT")
+    behind_the_triggers("DELETE FROM portal_auditevent WHERE id = %s", [victim.pk])
     report = verify_chain()
     assert not report.intact
     assert report.breaks[0].sequence == victim.sequence + 1

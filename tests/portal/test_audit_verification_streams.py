@@ -147,7 +147,9 @@ def test_the_stream_and_the_cursor_give_the_same_contents():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_verification_stopped_at_a_break_leaves_the_callers_connection_usable():
+def test_a_verification_stopped_at_a_break_leaves_the_callers_connection_usable(
+    behind_the_triggers,
+):
     """The first break ends the read early: the stream's own connection is closed, and
     inside a caller's transaction the cursor leaves that transaction usable."""
     from django.db import connections, transaction
@@ -155,12 +157,10 @@ def test_a_verification_stopped_at_a_break_leaves_the_callers_connection_usable(
     for n in range(30):
         audit_record(action="test.chain", object_type="n", object_id=n)
     victim = AuditEvent.objects.get(action="test.chain", object_id="17")
+    behind_the_triggers("UPDATE portal_auditevent SET object_id = 'x' WHERE id = %s", [victim.pk])
+    # Megabytes of rows after it, so the read is still streaming when it stops (a small
+    # chain arrives whole before the first row is checked).
     with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        cursor.execute("UPDATE portal_auditevent SET object_id = 'x' WHERE id = %s", [victim.pk])
-        cursor.execute("SET session_replication_role = DEFAULT")
-        # Megabytes of rows after it, so the read is still streaming when it stops (a
-        # small chain arrives whole before the first row is checked).
         cursor.execute(
             """INSERT INTO portal_auditevent (sequence, created_at, username, role,
                    request_id, action, object_type, object_id, outcome, details,
@@ -184,18 +184,15 @@ def test_a_verification_stopped_at_a_break_leaves_the_callers_connection_usable(
 
 
 @pytest.mark.django_db
-def test_it_names_a_row_altered_behind_the_triggers_back_in_a_long_chain():
+def test_it_names_a_row_altered_behind_the_triggers_back_in_a_long_chain(behind_the_triggers):
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for n in range(30):
         audit_record(action="test.chain", object_type="n", object_id=n, details={"n": n})
     victim = AuditEvent.objects.get(action="test.chain", object_id="17")
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        cursor.execute(
-            "UPDATE portal_auditevent SET created_at = %s WHERE id = %s",
-            [start + timedelta(microseconds=1), victim.pk],
-        )
-        cursor.execute("SET session_replication_role = DEFAULT")
+    behind_the_triggers(
+        "UPDATE portal_auditevent SET created_at = %s WHERE id = %s",
+        [start + timedelta(microseconds=1), victim.pk],
+    )
     report = verify_chain(first_only=False)
     assert [b.sequence for b in report.breaks] == [victim.sequence]
     assert report.breaks[0].pk == victim.pk
