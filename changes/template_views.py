@@ -68,7 +68,7 @@ def _source_change(request: HttpRequest, form: TemplateForm) -> ChangeRequest | 
         return None
     change = access.changes_visible_to(request.user).filter(pk=pk).first()
     if change is None:
-        raise Invalid(f"No change CHG-{pk:06d} that you may see.")
+        raise Invalid(f"No change {ChangeRequest.public_id_of(pk)} that you may see.")
     return change
 
 

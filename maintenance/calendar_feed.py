@@ -17,8 +17,8 @@ from maintenance.blackout import blackout_days
 from maintenance.calendar_selectors import (
     WindowEntry,
     routine_policy,
+    url_for_pk,
     window_entries,
-    windows_between,
 )
 from maintenance.models import MaintenanceWindow, WindowType
 from portal.audit import chain_head
@@ -63,10 +63,14 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _window_event(entry: WindowEntry, stamp: str, base_url: str) -> list[str]:
+_KINDS = dict(WindowType.choices)
+_STATES = {status: label.lower() for status, label in MaintenanceWindow.Status.choices}
+
+
+def _window_event(entry: WindowEntry, stamp: str, window_url: str) -> list[str]:
     window = entry.window
-    kind = window.get_type_display()
-    state = window.get_status_display().lower()
+    kind = _KINDS.get(window.type, window.type)
+    state = _STATES.get(window.status, window.status)
     summary = SUMMARIES.get(window.type, f"{kind} maintenance window")
     if window.status != MaintenanceWindow.Status.PLANNED:
         summary += f" ({state})"
@@ -74,12 +78,17 @@ def _window_event(entry: WindowEntry, stamp: str, base_url: str) -> list[str]:
     if entry.changes:
         lines.append("Scheduled changes:")
         for change in entry.changes:
-            start = change.planned_start.astimezone(UTC)
-            lines.append(f"- {change.label} ({start:%H:%M} UTC, {change.planned_minutes} min)")
+            start = change.planned_start
+            if start.tzinfo is not UTC:
+                start = start.astimezone(UTC)
+            # Hour and minute by hand: strftime would be most of this line's time.
+            lines.append(
+                f"- {change.label} ({start.hour:02}:{start.minute:02} UTC, "
+                f"{change.planned_minutes} min)"
+            )
     else:
         lines.append("No changes scheduled yet.")
-    url = base_url + window.get_absolute_url()
-    lines += ["", url]
+    lines += ["", window_url]
     description = "\n".join(lines)
     return [
         "BEGIN:VEVENT",
@@ -90,7 +99,7 @@ def _window_event(entry: WindowEntry, stamp: str, base_url: str) -> list[str]:
         f"SUMMARY:{_text(summary)}",
         f"CATEGORIES:{_text(kind)},Maintenance",
         f"DESCRIPTION:{_text(description)}",
-        f"URL:{url}",
+        f"URL:{window_url}",
         f"STATUS:{_STATUS.get(window.status, 'CONFIRMED')}",
         "TRANSP:OPAQUE",
         "END:VEVENT",
@@ -136,6 +145,8 @@ def fold(line: str) -> str:
     every line of the feed is: icalendar encodes each character to count it."""
     if not line.isascii():
         return _foldline(line)
+    if len(line) <= 74:
+        return line
     pieces = []
     start, n = 0, len(line)
     while n - start > 74:
@@ -174,8 +185,9 @@ def feed_render(*, user, now: datetime | None = None, base_url: str | None = Non
     now = now or timezone.now()
     stamp = _utc(now.replace(microsecond=0))
     lines = list(_HEADER)
-    for entry in window_entries(user, windows_between(now - PAST, now + AHEAD)):
-        lines += _window_event(entry, stamp, base_url)
+    window_url = url_for_pk("maintenance:window")
+    for entry in window_entries(user, now - PAST, now + AHEAD):
+        lines += _window_event(entry, stamp, base_url + window_url(entry.window.pk))
     policy = routine_policy()
     if policy is not None:
         first_day = (now - PAST).date()

@@ -198,9 +198,14 @@ class ChangeRequest(StateMachineMixin, models.Model):
     def get_absolute_url(self) -> str:
         return reverse("changes:detail", kwargs={"pk": self.pk})
 
+    @staticmethod
+    def public_id_of(pk: int) -> str:
+        """How a change is named to people (lists that read plain ids name it so too)."""
+        return f"CHG-{pk:06d}"
+
     @property
     def public_id(self) -> str:
-        return f"CHG-{self.pk:06d}" if self.pk else "CHG-new"
+        return self.public_id_of(self.pk) if self.pk else "CHG-new"
 
     @property
     def review_name(self) -> str:

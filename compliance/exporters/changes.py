@@ -131,7 +131,7 @@ class ChangeRegisterExporter(Exporter):
                 pk = values["pk"]
                 window = values["slot__window_id"]
                 yield [
-                    f"CHG-{pk:06d}",
+                    ChangeRequest.public_id_of(pk),
                     redact(values["title"]),
                     values["type"],
                     values["priority"],

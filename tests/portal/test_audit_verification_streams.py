@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal import context
-from portal.audit import audit_record, canonical_content, chain_contents, verify_chain
+from portal.audit import (
+    _encode_json,
+    audit_record,
+    canonical_content,
+    chain_contents,
+    verify_chain,
+)
 from portal.models import AuditEvent
 
 
@@ -101,7 +107,7 @@ def test_inside_a_transaction_it_reads_what_the_transaction_sees():
     assert report.checked == AuditEvent.objects.count() >= 7
     rows = list(chain_contents())
     assert [r[1] for r in rows] == list(range(1, len(rows) + 1))
-    assert all(isinstance(r, tuple) and isinstance(r[4], str) for r in rows)
+    assert all(isinstance(r, tuple) and isinstance(r[4], bytes) for r in rows)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -141,7 +147,7 @@ def test_the_stream_and_the_cursor_give_the_same_contents():
         fetched = list(chain_contents())
     assert streamed == fetched and len(streamed) == AuditEvent.objects.count() >= 12
     rows = AuditEvent.objects.order_by("sequence")
-    assert [r[4] for r in streamed] == [canonical_content(e) for e in rows]
+    assert [r[4].decode() for r in streamed] == [canonical_content(e) for e in rows]
     assert verify_chain().intact
     connections.close_all()
 
@@ -268,7 +274,7 @@ def test_whatever_a_service_records_verification_reads_as_intact(
     stored = AuditEvent.objects.get(pk=event.pk)
     assert stored.details == event.details
     contents = {pk: content for pk, _, _, _, content in chain_contents()}
-    assert contents[event.pk] == canonical_content(stored) == reference_content(stored)
+    assert contents[event.pk].decode() == canonical_content(stored) == reference_content(stored)
     assert verify_chain().intact
 
 
@@ -283,3 +289,19 @@ def test_a_number_is_hashed_as_the_database_gives_it_back(recorded, read_back):
     assert stored == read_back and type(stored) is type(read_back)
     assert str(stored) == str(read_back)
     assert verify_chain().intact
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+@settings(max_examples=300, deadline=None)
+def test_details_are_written_as_json_dumps_writes_them(value):
+    """Verification builds the JSON encoder once rather than per row: the text is still
+    json.dumps's, for every kind of value (NaN, -0.0, nested, any unicode)."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert _encode_json(value) == expected
