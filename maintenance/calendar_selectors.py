@@ -15,6 +15,9 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Field,
+    IntegerField,
+    OuterRef,
+    Subquery,
     Value,
     Window,
 )
@@ -112,19 +115,29 @@ def window_entries(
         return []
     visible = change_visibility(user, path="change__")
     seen = Value(True) if visible is None else ExpressionWrapper(visible, BooleanField())
-    rows = ScheduledChange.objects.filter(window__start__gte=start, window__start__lt=end).annotate(
-        seen=seen
-    )
+    slots = ScheduledChange.objects.filter(window__start__gte=start, window__start__lt=end)
     if per_window is None:
         # A plain Field: no converter to call on every row.
-        rows = rows.annotate(total=Value(None, Field()))
+        rows = slots.annotate(total=Value(None, Field()))
     else:
-        partition = [F("window_id")]
-        rows = rows.annotate(
-            n=Window(RowNumber(), partition_by=partition, order_by=[F("position"), F("pk")]),
-            total=Window(Count("pk"), partition_by=partition),
+        # The first slots of each window are picked from the slots alone, and only they
+        # are joined to their change and judged visible (a month shows 5 of 36 a window).
+        first = slots.annotate(
+            n=Window(RowNumber(), partition_by=[F("window_id")], order_by=[F("position"), F("pk")])
         ).filter(n__lte=per_window)
-    rows = rows.order_by("window_id", "position").values_list(
+        in_window = (
+            ScheduledChange.objects.filter(window_id=OuterRef("window_id"))
+            .order_by()
+            .values("window_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        # Read through the windows too: by the ids alone the planner, not knowing how
+        # few there are, scanned every slot.
+        rows = slots.filter(pk__in=first.values("pk")).annotate(
+            total=Subquery(in_window, output_field=IntegerField())
+        )
+    rows = rows.annotate(seen=seen).order_by("window_id", "position").values_list(
         "window_id", "change_id", "change__title", "planned_start", "planned_minutes", "seen",
         "total",
     )  # fmt: skip
