@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.urls import reverse
 
-from maintenance.models import BlackoutPeriod, MaintenanceWindow
+from maintenance.models import BlackoutPeriod, MaintenanceWindow, ScheduledChange
 from portal.models import UserPreference
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +100,29 @@ def test_it_shows_a_window_with_its_changes_in_the_viewers_time_zone(
     assert "Rotate TLS certificates" in saturday
     assert window.get_absolute_url() not in _cell(page, "2027-05-16")
     assert "Times in America/Los_Angeles" in page
+
+
+def test_a_title_is_escaped_and_the_week_gives_each_start_in_the_viewers_zone(
+    client, operator, cal_window, cal_slot
+):
+    """The changes of a window are written by a template tag, not the template engine:
+    its output is escaped as a template's and its times in the viewer's zone."""
+    window = cal_window(SUNDAY_16_MAY)
+    change = cal_slot(window, title='<script>alert("x")</script> & "quotes"', minutes=30)
+    UserPreference.objects.create(user=operator, timezone="America/Los_Angeles")
+    client.force_login(operator)
+
+    month = _month(client).content.decode()
+    week = client.get(reverse("calendar:week"), {"date": "2027-05-15"}).content.decode()
+
+    for page in (month, week):
+        assert "<script>alert" not in page
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;" in page
+        assert f'<a href="{change.get_absolute_url()}">{change.public_id}</a>' in page
+    planned = ScheduledChange.objects.get(change=change).planned_start
+    start = planned.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert f'<time datetime="{start.isoformat()}">{start:%H:%M} PDT</time>' in week
+    assert "(30 min)" in _text(week) and "(30 min)" not in _text(month)
 
 
 def test_it_hides_the_titles_of_changes_the_viewer_may_not_see(
