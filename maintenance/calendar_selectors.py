@@ -87,7 +87,6 @@ def windows_between(start: datetime, end: datetime) -> list[MaintenanceWindow]:
     )
 
 
-public_id_of = ChangeRequest.public_id_of
 _URL_SENTINEL = 987654321
 
 
@@ -148,7 +147,7 @@ def window_entries(
         totals[window_id] = total or 0
         if shown:
             entry = ChangeEntry(
-                public_id_of(change_id),
+                ChangeRequest.public_id_of(change_id),
                 title,
                 change_url(change_id),
                 planned_start,
