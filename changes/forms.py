@@ -14,7 +14,8 @@ from changes.models import (
     Priority,
     State,
 )
-from portal.models import Component, Service, Tenant
+from portal.models import Component, Service
+from portal.widgets import QuickDateInput, QuickSelect, QuickTextInput
 
 MAX_TEXT = 20_000
 # How far ahead a change may be planned; also keeps start + window inside datetime's range.
@@ -244,15 +245,27 @@ class CorrectiveActionForm(forms.Form):
 
 
 class ChangeFilterForm(forms.Form):
-    q = forms.CharField(label="Search", required=False, max_length=200)
+    """The change list's filters (also the register export's and the API's). Its widgets
+    write their HTML in Python (``portal.widgets``): it renders on every list page."""
+
+    q = forms.CharField(label="Search", required=False, max_length=200, widget=QuickTextInput)
     state = forms.ChoiceField(
-        label="State", required=False, choices=[("", "Any state"), *State.choices]
+        label="State",
+        required=False,
+        choices=[("", "Any state"), *State.choices],
+        widget=QuickSelect,
     )
     type = forms.ChoiceField(
-        label="Type", required=False, choices=[("", "Any type"), *ChangeType.choices]
+        label="Type",
+        required=False,
+        choices=[("", "Any type"), *ChangeType.choices],
+        widget=QuickSelect,
     )
     priority = forms.ChoiceField(
-        label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices]
+        label="Priority",
+        required=False,
+        choices=[("", "Any priority"), *Priority.choices],
+        widget=QuickSelect,
     )
     category = forms.ChoiceField(
         label="Category",
@@ -263,20 +276,26 @@ class ChangeFilterForm(forms.Form):
             ("EMERGENCY", "Emergency"),
             ("URGENT", "Urgent"),
         ],
+        widget=QuickSelect,
     )
-    tenant = forms.ModelChoiceField(
-        label="Tenant", required=False, queryset=Tenant.objects.none(), empty_label="Any tenant"
+    # The tenant's id, one of the user's visible tenants (the choices): the same list the
+    # visibility rule of the rows reads, so the page asks for it once.
+    tenant = forms.TypedChoiceField(label="Tenant", required=False, coerce=int, widget=QuickSelect)
+    requester = forms.CharField(
+        label="Requester", required=False, max_length=150, widget=QuickTextInput
     )
-    requester = forms.CharField(label="Requester", required=False, max_length=150)
     start_from = forms.DateField(
-        label="Start from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="Start from", required=False, widget=QuickDateInput(attrs={"type": "date"})
     )
     start_to = forms.DateField(
-        label="Start to", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="Start to", required=False, widget=QuickDateInput(attrs={"type": "date"})
     )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        from portal.permissions import visible_tenants
+        from portal.permissions import visible_tenant_list
 
-        self.fields["tenant"].queryset = visible_tenants(user)
+        self.fields["tenant"].choices = [
+            ("", "Any tenant"),
+            *((tenant.pk, tenant.name) for tenant in visible_tenant_list(user)),
+        ]

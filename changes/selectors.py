@@ -35,6 +35,32 @@ from portal.models import AuditEvent
 from portal.roles import user_roles
 
 PAGE_SIZE = 25
+# What a list row shows (``changes/templatetags/change_rows.py``): building 26 whole
+# changes and requesters per page was a third of the page's query time.
+LIST_COLUMNS = (
+    "title",
+    "type",
+    "priority",
+    "category",
+    "state",
+    "proposed_start",
+    "created_at",
+    "requester__username",
+)
+# What a queue row shows (``approval_rows``): not the change's plans and description.
+# The change's state too: django-fsm reads it as the object is built.
+QUEUE_COLUMNS = (
+    "role",
+    "phase",
+    "status",
+    "due_at",
+    "change__state",
+    "change__title",
+    "change__category",
+    "change__risk_level",
+    "change__risk_score",
+    "change__requester__username",
+)
 
 
 def change_list(*, user, filters: dict[str, Any]) -> QuerySet[ChangeRequest]:
@@ -146,6 +172,23 @@ class ChangePage(_Rows):
         return not (self.at_start and self.at_end)
 
 
+def _with_tenant_names(changes: list[ChangeRequest]) -> list[ChangeRequest]:
+    """Each change's ``tenant_names`` (by name) in one query of plain values: a
+    ``prefetch_related("tenants")`` built a manager, a queryset and a tenant per link,
+    two fifths of the page's reading."""
+    names: dict[int, list[str]] = {change.pk: [] for change in changes}
+    links = (
+        ChangeRequest.tenants.through.objects.filter(changerequest_id__in=names)
+        .order_by("tenant__name", "tenant_id")
+        .values_list("changerequest_id", "tenant__name")
+    )
+    for change_id, name in links:
+        names[change_id].append(name)
+    for change in changes:
+        change.tenant_names = names[change.pk]
+    return changes
+
+
 def change_page(
     *,
     user,
@@ -157,12 +200,12 @@ def change_page(
     """A page of the change list read from the index: newest first, older than
     ``before``, or the page just newer than ``after`` (``after=OLDEST``: the last page).
     One indexed range read plus one EXISTS per page, however deep it is."""
-    qs = change_list(user=user, filters=filters).prefetch_related("tenants")
+    qs = change_list(user=user, filters=filters).only(*LIST_COLUMNS)
     after_key, before_key = _parse_cursor(after), _parse_cursor(before)
     if after_key is not None:
         rows = list(qs.filter(_newer_than(*after_key)).order_by("created_at", "pk")[: size + 1])
         more_newer = len(rows) > size
-        changes = list(reversed(rows[:size]))
+        changes = _with_tenant_names(list(reversed(rows[:size])))
         at_end = (
             not changes
             or not qs.filter(_older_than(changes[-1].created_at, changes[-1].pk)).exists()
@@ -176,7 +219,7 @@ def change_page(
         )
     qs_page = qs.filter(_older_than(*before_key)) if before_key is not None else qs
     rows = list(qs_page[: size + 1])
-    changes = rows[:size]
+    changes = _with_tenant_names(rows[:size])
     at_end = len(rows) <= size
     at_start = (
         before_key is None
@@ -289,7 +332,7 @@ def approval_queue_page(
 ) -> QueuePage:
     """A page of the queue in its order: the first, the page after ``after`` or the page
     before ``before``. A damaged cursor shows the first page."""
-    qs = approval_queue(user)
+    qs = approval_queue(user).only(*QUEUE_COLUMNS)
     before_key, after_key = _parse_cursor(before), _parse_cursor(after)
     if before_key is not None:
         rows = list(qs.filter(_below("due", *before_key)).order_by("-due", "-pk")[: size + 1])

@@ -17,11 +17,11 @@ from maintenance.blackout import blackout_days
 from maintenance.calendar_selectors import (
     WindowEntry,
     routine_policy,
-    url_for_pk,
     window_entries,
 )
 from maintenance.models import MaintenanceWindow, WindowType
 from portal.audit import chain_head
+from portal.http import url_for_pk
 
 PRODID = "-//Change & Maintenance Portal//Maintenance calendar//EN"
 CALNAME = "Change Portal maintenance"

@@ -4,7 +4,6 @@ answers in a fixed number of queries, however many windows and changes there are
 from __future__ import annotations
 
 import calendar as pycalendar
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import NamedTuple
@@ -22,7 +21,6 @@ from django.db.models import (
     Window,
 )
 from django.db.models.functions import RowNumber
-from django.urls import reverse
 
 from changes.access import change_visibility
 from changes.models import ChangeRequest
@@ -34,6 +32,7 @@ from maintenance.models import (
     ScheduledChange,
     WindowType,
 )
+from portal.http import url_for_pk
 
 RESTRICTED = "Change (restricted)"
 # A day cell of the month lists a window's first changes and "+ N more" (its page and
@@ -85,16 +84,6 @@ def windows_between(start: datetime, end: datetime) -> list[MaintenanceWindow]:
         .only("id", "type", "start", "duration_minutes", "status", "title")
         .order_by("start", "pk")
     )
-
-
-_URL_SENTINEL = 987654321
-
-
-def url_for_pk(viewname: str) -> Callable[[int], str]:
-    """``reverse(viewname, kwargs={"pk": pk})`` for many pks, reversed once: the feed
-    and the calendar link thousands of changes."""
-    head, tail = reverse(viewname, kwargs={"pk": _URL_SENTINEL}).split(str(_URL_SENTINEL))
-    return lambda pk: f"{head}{pk}{tail}"
 
 
 def window_entries(

@@ -9,11 +9,13 @@ raise themselves (``PermissionDenied``) and the hidden objects they answer with 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from portal.errors import AuditInfo, Hidden, PortalError
 from portal.transactions import audit_refusal
@@ -25,6 +27,16 @@ logger = logging.getLogger("portal.refusals")
 class Link:
     url: str
     label: str
+
+
+_URL_SENTINEL = 987654321
+
+
+def url_for_pk(viewname: str) -> Callable[[int], str]:
+    """``reverse(viewname, kwargs={"pk": pk})`` for many pks, reversed once: the feed,
+    the calendar and the change list link hundreds or thousands of objects."""
+    head, tail = reverse(viewname, kwargs={"pk": _URL_SENTINEL}).split(str(_URL_SENTINEL))
+    return lambda pk: f"{head}{pk}{tail}"
 
 
 def back_to(obj, label: str = "") -> Link:

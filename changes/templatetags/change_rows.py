@@ -1,0 +1,112 @@
+"""The rows of the change list and of the approval queue, written here rather than by
+template loops of seven to nine cells a row, as Django's admin writes its change list's
+cells (``format_html``): the loops were a fifth of the list page's time and a third of
+the queue's (issue 13). Every value passes through ``format_html``'s
+escaping, as a template's would, and times are given in the viewer's zone, as the date
+filter gives them."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timezone import template_localtime
+
+from changes.models import Approval, ChangeRequest
+from portal.http import url_for_pk
+
+register = template.Library()
+
+_ROW = (
+    '<tr><td><a href="{0}">{1}</a></td><td class="title"><a href="{0}">{2}</a></td>'
+    '<td>{3}</td><td>{4}</td><td>{5}</td><td><span class="state state-{6}">{7}</span></td>'
+    '<td>{8}</td><td>{9}</td><td><time datetime="{10}">{11}</time></td></tr>'
+)
+
+
+def _labels(name: str) -> dict:
+    """What ``get_<name>_display`` gives for each value, built once (it builds a dict of
+    the field's choices on every call)."""
+    return {value: str(label) for value, label in ChangeRequest._meta.get_field(name).flatchoices}
+
+
+_TYPE, _PRIORITY, _CATEGORY, _STATE = map(_labels, ("type", "priority", "category", "state"))
+EMPTY = format_html('<tr><td colspan="9" class="empty">{}</td></tr>', "No changes match.")
+
+
+def _cells(change: ChangeRequest, url_of) -> tuple:
+    start = template_localtime(change.proposed_start)
+    return (
+        url_of(change.pk),
+        change.public_id,
+        change.title,
+        _TYPE.get(change.type, change.type),
+        _PRIORITY.get(change.priority, change.priority),
+        _CATEGORY.get(change.category, change.category) or "—",
+        change.state,
+        _STATE.get(change.state, change.state),
+        ", ".join(change.tenant_names),
+        change.requester.get_username(),
+        date_format(start, "c"),
+        date_format(start, "Y-m-d H:i T"),
+    )
+
+
+@register.simple_tag
+def change_rows(changes) -> SafeString:
+    """One ``<tr>`` per change of a ``change_page`` (id and title linked to it, its
+    ``tenant_names``), or a row saying none match."""
+    url_of = url_for_pk("changes:detail")
+    rows = format_html_join("", _ROW, (_cells(change, url_of) for change in changes))
+    return rows or EMPTY
+
+
+def _approval_labels(name: str) -> dict:
+    return {value: str(label) for value, label in Approval._meta.get_field(name).flatchoices}
+
+
+_RISK, _ROLE = _labels("risk_level"), _approval_labels("role")
+_APPROVAL_ROW = (
+    '<tr class="{0}"><td><a href="{1}">{2}</a></td><td class="title"><a href="{1}">{3}</a></td>'
+    '<td>{4}</td><td class="risk-{5}">{6} ({7})</td><td>{8}{9}</td><td>{10}</td><td>{11}</td></tr>'
+)
+_OVERDUE = format_html(" <strong>{}</strong>", "overdue")
+
+
+def _due(approval: Approval, overdue: bool) -> SafeString | str:
+    if approval.due_at is None:
+        return "—"
+    due = template_localtime(approval.due_at)
+    return format_html(
+        '<time datetime="{}">{}</time>{}',
+        date_format(due, "c"),
+        date_format(due, "Y-m-d H:i T"),
+        _OVERDUE if overdue else "",
+    )
+
+
+def _approval_cells(approval: Approval, url_of) -> tuple:
+    change, overdue = approval.change, approval.is_overdue
+    return (
+        "overdue" if overdue else "",
+        url_of(approval.pk),
+        change.public_id,
+        change.title,
+        _CATEGORY.get(change.category, change.category),
+        change.risk_level,
+        _RISK.get(change.risk_level, change.risk_level),
+        change.risk_score,
+        _ROLE.get(approval.role, approval.role),
+        " (retroactive)" if approval.phase == Approval.Phase.RETROACTIVE else "",
+        change.requester.get_username(),
+        _due(approval, overdue),
+    )
+
+
+@register.simple_tag
+def approval_rows(approvals) -> SafeString:
+    """One ``<tr>`` per approval of a queue page, linked to its decision page; overdue
+    ones marked (the row's class and the word)."""
+    url_of = url_for_pk("changes:approval")
+    return format_html_join("", _APPROVAL_ROW, (_approval_cells(a, url_of) for a in approvals))
