@@ -206,8 +206,11 @@ def change_page(
         rows = list(qs.filter(_newer_than(*after_key)).order_by("created_at", "pk")[: size + 1])
         more_newer = len(rows) > size
         changes = _with_tenant_names(list(reversed(rows[:size])))
+        # The last page ("Oldest", read from the beginning of time) has nothing older by
+        # construction: no query to ask.
         at_end = (
-            not changes
+            after_key == (_EPOCH, 0)
+            or not changes
             or not qs.filter(_older_than(changes[-1].created_at, changes[-1].pk)).exists()
         )
         return ChangePage(

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -108,6 +109,16 @@ def test_the_oldest_page_and_newer_pages_walk_back_to_the_newest(requester, tena
         seen = _ids(page) + seen
     assert seen == [c.public_id for c in reversed(changes)]
     assert page.at_start and not page.at_end
+
+
+def test_the_oldest_page_knows_it_is_the_last_without_asking(requester, tenant, component):
+    _bulk(60, requester=requester, tenant=tenant, component=component)
+    newer = selectors.change_page(user=requester, filters={}, after=selectors.OLDEST).newer
+    with CaptureQueriesContext(connection) as oldest:
+        assert selectors.change_page(user=requester, filters={}, after=selectors.OLDEST).at_end
+    with CaptureQueriesContext(connection) as middle:
+        assert not selectors.change_page(user=requester, filters={}, after=newer).at_end
+    assert len(oldest) == len(middle) - 1
 
 
 def test_a_change_filed_meanwhile_neither_repeats_nor_hides_a_row(
