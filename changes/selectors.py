@@ -35,8 +35,8 @@ from portal.models import AuditEvent
 from portal.roles import user_roles
 
 PAGE_SIZE = 25
-# What a list row shows (``changes/templatetags/change_rows.py``): building 26 whole
-# changes and requesters per page was a third of the page's query time.
+# What a list row shows (``changes/templatetags/change_rows.py``): not the description
+# and plans (up to 20,000 characters each) nor the requester's whole row.
 LIST_COLUMNS = (
     "title",
     "type",

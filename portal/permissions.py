@@ -38,8 +38,8 @@ def visible_tenants(user) -> QuerySet[Tenant]:
 def visible_tenant_list(user) -> tuple[Tenant, ...]:
     """``visible_tenants(user)`` by name, read once per request and kept on the user
     object, as its roles are (``portal.roles.user_roles``): a page asks twice, for its
-    filter's choices and for the visibility rule of its rows, and guardian's query costs
-    a few milliseconds to build each time."""
+    filter's choices and for the visibility rule of its rows, and the query costs a few
+    milliseconds to build and run each time."""
     cached = getattr(user, "_portal_tenants", None)
     if cached is None:
         cached = tuple(visible_tenants(user).order_by("name", "pk"))

@@ -1,9 +1,9 @@
 """The rows of the change list and of the approval queue, written here rather than by
 template loops of seven to nine cells a row, as Django's admin writes its change list's
 cells (``format_html``): the loops were a fifth of the list page's time and a third of
-the queue's (issue 13). Every value passes through ``format_html``'s
-escaping, as a template's would, and times are given in the viewer's zone, as the date
-filter gives them."""
+the queue's (issue 13). Every value passes through ``format_html``'s escaping, as a
+template's would, and times are given in the viewer's zone, as the date filter gives
+them."""
 
 from __future__ import annotations
 
@@ -25,13 +25,16 @@ _ROW = (
 )
 
 
-def _labels(name: str) -> dict:
+def _labels(model, name: str) -> dict:
     """What ``get_<name>_display`` gives for each value, built once (it builds a dict of
     the field's choices on every call)."""
-    return {value: str(label) for value, label in ChangeRequest._meta.get_field(name).flatchoices}
+    return {value: str(label) for value, label in model._meta.get_field(name).flatchoices}
 
 
-_TYPE, _PRIORITY, _CATEGORY, _STATE = map(_labels, ("type", "priority", "category", "state"))
+_TYPE, _PRIORITY, _CATEGORY, _STATE, _RISK = (
+    _labels(ChangeRequest, name) for name in ("type", "priority", "category", "state", "risk_level")
+)
+_ROLE = _labels(Approval, "role")
 EMPTY = format_html('<tr><td colspan="9" class="empty">{}</td></tr>', "No changes match.")
 
 
@@ -62,11 +65,6 @@ def change_rows(changes) -> SafeString:
     return rows or EMPTY
 
 
-def _approval_labels(name: str) -> dict:
-    return {value: str(label) for value, label in Approval._meta.get_field(name).flatchoices}
-
-
-_RISK, _ROLE = _labels("risk_level"), _approval_labels("role")
 _APPROVAL_ROW = (
     '<tr class="{0}"><td><a href="{1}">{2}</a></td><td class="title"><a href="{1}">{3}</a></td>'
     '<td>{4}</td><td class="risk-{5}">{6} ({7})</td><td>{8}{9}</td><td>{10}</td><td>{11}</td></tr>'
