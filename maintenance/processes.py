@@ -1,10 +1,56 @@
-"""Process groups a procedure step started: whether one lives, and ending it."""
+"""Processes a procedure step started: reading their output to the end, whether their
+group lives, and ending it."""
 
 from __future__ import annotations
 
 import os
+import selectors
 import signal
+import subprocess
+import threading
 import time
+from collections.abc import Callable
+
+# How long one wait for output lasts before the timeout, the stop and the exit are
+# looked at again.
+READ_INTERVAL = 0.5
+
+
+def read_output(
+    proc: subprocess.Popen,
+    *,
+    timeout: float,
+    on_chunk: Callable[[bytes], None],
+    stop: threading.Event | None = None,
+) -> str:
+    """Pass what ``proc`` prints to ``on_chunk`` until it is done: "done", "timed out"
+    or "stopped" (the caller ends the group for the last two).
+
+    Done is the end of the pipe, or the process's exit once what it wrote before exiting
+    has been read: a background child it left holding the pipe is not waited for, but
+    the last lines a script printed just before it exited are never dropped (they can
+    arrive between a wait that saw nothing and the look at the exit)."""
+    started = time.monotonic()
+    exited = False
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        while True:
+            if time.monotonic() - started > timeout:
+                return "timed out"
+            if stop is not None and stop.is_set():
+                return "stopped"
+            if sel.select(timeout=0 if exited else READ_INTERVAL):
+                chunk = proc.stdout.read1(65536)
+                if not chunk:
+                    return "done"
+                on_chunk(chunk)
+            elif exited:
+                return "done"
+            else:
+                exited = proc.poll() is not None
+    finally:
+        sel.close()
 
 
 def process_group_alive(pgid: int) -> bool:

@@ -41,6 +41,9 @@ class _Live:
         self.window_end = run.execution.window.end
         self.cancel_at_cutoff = run.execution.window.cutoff_behavior == Cutoff.CANCEL
         self.lock = threading.Lock()
+        # The heartbeat and the step's end both flush: one at a time, so each appends
+        # its chunk after the other's (in order, none written over).
+        self.flushing = threading.Lock()
         self.step_id: int | None = None
         self.buffer: list[str] = []
         self.progress: int | None = None
@@ -54,6 +57,10 @@ class _Live:
             self.buffer.append(text)
 
     def flush(self, *, whole_lines: bool = False) -> None:
+        with self.flushing:
+            self._flush(whole_lines=whole_lines)
+
+    def _flush(self, *, whole_lines: bool) -> None:
         with self.lock:
             text = "".join(self.buffer)
             cut = len(text)

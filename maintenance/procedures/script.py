@@ -8,7 +8,6 @@ whatever the stored parameters say.
 from __future__ import annotations
 
 import os
-import selectors
 import shlex
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from maintenance.procedures.base import (
     StepSpec,
     StepStopped,
 )
+from maintenance.processes import read_output
 
 MAX_OUTPUT = 1_000_000
 
@@ -143,32 +143,22 @@ def run_script(name: str, args: list[str], *, timeout: int, ctx: RunContext) -> 
     )
     ctx.started(pid=proc.pid)
     captured = 0
-    timed_out = stopped = False
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+
+    def keep(chunk: bytes) -> None:
+        nonlocal captured
+        if captured < MAX_OUTPUT:
+            ctx.log(chunk[: MAX_OUTPUT - captured].decode("utf-8", "replace"))
+        captured += len(chunk)
+
     try:
-        while True:
-            if time.monotonic() - started > timeout:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-            if ctx.stop.is_set():
-                stopped = True
-                _end_group(proc)
-                break
-            events = sel.select(timeout=0.5)
-            if events:
-                chunk = proc.stdout.read1(65536)
-                if not chunk:
-                    break
-                if captured < MAX_OUTPUT:
-                    ctx.log(chunk[: MAX_OUTPUT - captured].decode("utf-8", "replace"))
-                captured += len(chunk)
-            elif proc.poll() is not None:
-                break
+        ended = read_output(proc, timeout=timeout, on_chunk=keep, stop=ctx.stop)
+        timed_out, stopped = ended == "timed out", ended == "stopped"
+        if timed_out:
+            os.killpg(proc.pid, signal.SIGKILL)
+        elif stopped:
+            _end_group(proc)
         code = proc.wait(timeout=10)
     finally:
-        sel.close()
         proc.stdout.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -4,7 +4,6 @@ list, never a shell, a clean environment, a timeout, output streamed into the ru
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import subprocess
 import time
@@ -12,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from maintenance.processes import read_output
 from maintenance.security.executors.base import UpdateFailed
 
 MAX_CAPTURE = 1_000_000
@@ -55,30 +55,22 @@ def run(
         raise UpdateFailed(f"{label} could not be started: {exc.strerror}.") from None
     chunks: list[bytes] = []
     captured = 0
-    timed_out = False
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+
+    def keep(chunk: bytes) -> None:
+        nonlocal captured
+        if captured < MAX_CAPTURE:
+            piece = chunk[: MAX_CAPTURE - captured]
+            chunks.append(piece)
+            if log is not None and echo:
+                log(piece.decode("utf-8", "replace"))
+        captured += len(chunk)
+
     try:
-        while True:
-            if time.monotonic() - started > timeout:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-            if sel.select(timeout=1.0):
-                chunk = proc.stdout.read1(65536)
-                if not chunk:
-                    break
-                if captured < MAX_CAPTURE:
-                    piece = chunk[: MAX_CAPTURE - captured]
-                    chunks.append(piece)
-                    if log is not None and echo:
-                        log(piece.decode("utf-8", "replace"))
-                captured += len(chunk)
-            elif proc.poll() is not None:
-                break
+        timed_out = read_output(proc, timeout=timeout, on_chunk=keep) == "timed out"
+        if timed_out:
+            os.killpg(proc.pid, signal.SIGKILL)
         code = proc.wait(timeout=10)
     finally:
-        sel.close()
         proc.stdout.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
