@@ -6,31 +6,40 @@ from django import forms
 
 from portal.models import AuditEvent
 from portal.roles import Role
+from portal.widgets import QuickDateInput, QuickSelect, QuickTextInput
 
 MAX_RANGE_DAYS = 3660
 
 
 class AuditFilterForm(forms.Form):
-    """``from``/``to`` are dates in the viewer's zone, both included."""
+    """``from``/``to`` are dates in the viewer's zone, both included. Its widgets write
+    their HTML in Python (``portal.widgets``): the audit trail shows it on every page."""
 
-    user = forms.CharField(label="User", required=False, max_length=150)
+    user = forms.CharField(label="User", required=False, max_length=150, widget=QuickTextInput)
     role = forms.ChoiceField(
-        label="Role", required=False, choices=[("", "Any role"), *Role.choices]
+        label="Role",
+        required=False,
+        choices=[("", "Any role"), *Role.choices],
+        widget=QuickSelect,
     )
     action = forms.CharField(
         label="Action starts with",
         required=False,
         max_length=64,
-        widget=forms.TextInput(attrs={"placeholder": "approval."}),
+        widget=QuickTextInput(attrs={"placeholder": "approval."}),
     )
     object = forms.CharField(
         label="Object",
         required=False,
         max_length=130,
         help_text="An id (CHG-000123), or type:id (changes.changerequest:CHG-000123).",
+        widget=QuickTextInput,
     )
     outcome = forms.ChoiceField(
-        label="Outcome", required=False, choices=[("", "Any outcome"), *AuditEvent.Outcome.choices]
+        label="Outcome",
+        required=False,
+        choices=[("", "Any outcome"), *AuditEvent.Outcome.choices],
+        widget=QuickSelect,
     )
 
     def __init__(self, *args, user=None, **kwargs):
@@ -38,10 +47,10 @@ class AuditFilterForm(forms.Form):
         # "from" and "to" are Python keywords: declared here, shown first.
         dates = {
             "from": forms.DateField(
-                label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+                label="From", required=False, widget=QuickDateInput(attrs={"type": "date"})
             ),
             "to": forms.DateField(
-                label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+                label="To", required=False, widget=QuickDateInput(attrs={"type": "date"})
             ),
         }
         self.fields = {**dates, **self.fields}

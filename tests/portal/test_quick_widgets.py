@@ -1,7 +1,7 @@
 """The widgets that write their HTML in Python (``portal.widgets``) write exactly what
-Django's own widget templates write, for every field of the change list's filter form,
-bound and unbound, and for the edge cases of the templates (escaping, optgroups, boolean
-and False attributes, no value)."""
+Django's own widget templates write, for every field of the change list's and the audit
+trail's filter forms, bound and unbound, and for the edge cases of the templates
+(escaping, optgroups, boolean and False attributes, no value)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from django import forms
 
 from changes.forms import ChangeFilterForm
+from compliance.forms import AuditFilterForm
 from portal.widgets import QuickDateInput, QuickSelect, QuickTextInput
 
 HOSTILE = '<b>"it\'s" & more</b>'
@@ -71,3 +72,20 @@ def test_the_filter_forms_tenant_choices_are_the_tenants_the_user_may_see(
     assert other_tenant.name not in str(form["tenant"])
     form = ChangeFilterForm({"tenant": str(tenant.pk)}, user=requester)
     assert form.is_valid() and form.cleaned_data["tenant"] == tenant.pk
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {"user": HOSTILE, "role": "SECURITY", "action": "approval.", "outcome": "DENIED"},
+        {"from": "2027-05-01", "to": "not a date", "object": "CHG-000123"},
+        {"role": "NO_SUCH_ROLE", "outcome": HOSTILE},
+    ],
+)
+def test_every_field_of_the_audit_filter_form_renders_as_with_djangos_widgets(data):
+    form = AuditFilterForm(data)
+    form.is_valid()
+    for field in form:
+        assert isinstance(field.field.widget, QuickSelect | QuickTextInput | QuickDateInput)
+        assert field.as_widget() == field.as_widget(widget=_stock(field.field.widget))
