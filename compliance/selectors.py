@@ -13,6 +13,12 @@ from compliance.models import ChainVerification, ExportJob
 from portal.models import AuditEvent
 
 AUDIT_PAGE_SIZE = 50
+# What a page of the trail shows (``compliance/templatetags/audit_rows.py``): not the
+# details, the previous hash or who acted for whom.
+AUDIT_PAGE_COLUMNS = (
+    "id", "sequence", "created_at", "username", "role", "action", "object_type",
+    "object_id", "outcome", "ip_address", "request_id", "hash",
+)  # fmt: skip
 
 
 def audit_events(filters: dict[str, Any]) -> QuerySet[AuditEvent]:
@@ -53,7 +59,7 @@ def _cursor(raw: str | None) -> int | None:
 
 def audit_page(filters: dict[str, Any], *, before: str | None, after: str | None) -> KeysetPage:
     """Newest first, by sequence: one indexed range read per page however deep it is."""
-    qs = audit_events(filters)
+    qs = audit_events(filters).only(*AUDIT_PAGE_COLUMNS)
     size = AUDIT_PAGE_SIZE
     after_seq, before_seq = _cursor(after), _cursor(before)
     if after_seq is not None:
