@@ -21,7 +21,7 @@ def _my_changes(request):
 
 def _my_approvals(request):
     # The queue is ordered by due time, so overdue decisions come first.
-    return {"my_approvals": selectors.approval_queue(request.user)[:10]}
+    return {"my_approvals": selectors.approvals_waiting(request.user)}
 
 
 def _ratifications(request):

@@ -359,12 +359,21 @@ def approval_queue_page(
     )
 
 
+# What the dashboard's panels show of a change: its id (the pk), title, state, category.
+PANEL_COLUMNS = ("title", "state", "category")
+
+
 def my_open_changes(user, *, limit: int = 10) -> list[ChangeRequest]:
     return list(
-        ChangeRequest.objects.filter(requester=user, state__in=OPEN_STATES).order_by("-updated_at")[
-            :limit
-        ]
+        ChangeRequest.objects.filter(requester=user, state__in=OPEN_STATES)
+        .only(*PANEL_COLUMNS)
+        .order_by("-updated_at")[:limit]
     )
+
+
+def approvals_waiting(user, *, limit: int = 10) -> list[Approval]:
+    """The first of the user's queue (overdue first), with what a queue row shows."""
+    return list(approval_queue(user).only(*QUEUE_COLUMNS)[:limit])
 
 
 def approval_detail(*, pk: int) -> Approval | None:
@@ -384,6 +393,7 @@ def retroactive_reviews_due(*, limit: int = 10) -> list[Approval]:
             change__state__in=[State.COMPLETED, State.FAILED, State.ROLLED_BACK],
         )
         .select_related("change")
+        .only("role", "phase", "status", "due_at", "change__state", "change__title")
         .order_by(F("due_at").asc(nulls_last=True), "pk")[:limit]
     )
 
@@ -400,5 +410,6 @@ def refused_ratifications(*, limit: int = 10) -> list[ChangeRequest]:
         ChangeRequest.objects.filter(Exists(refused))
         .filter(~Exists(corrected))
         .exclude(state=State.CLOSED)
+        .only(*PANEL_COLUMNS)
         .order_by("-executed_at", "-pk")[:limit]
     )

@@ -423,3 +423,33 @@ def test_the_audit_trail_filters_by_object_with_an_index(compliance, thousands):
     plan = _plan(qs)
     assert "audit_object_idx" in plan, plan
     assert "Seq Scan on portal_auditevent" not in plan, plan
+
+
+def test_the_refused_ratifications_panel_starts_from_the_few_refused_approvals(thousands):
+    """As in a real history: rejections happen before changes run, ratifications after,
+    and none of these is refused. Told how the two columns go together (statistics of
+    the pairs), the planner reads the refused ratifications from the approvals' index,
+    finding none, rather than walking every open change looking for one."""
+    ran = ChangeRequest.objects.filter(state=State.CLOSED).order_by("pk")[:3000]
+    ChangeRequest.objects.filter(pk__in=ran.values("pk")).update(
+        state=State.COMPLETED, executed_at=timezone.now()
+    )
+    Approval.objects.filter(change__state=State.CLOSED).update(status="REJECTED")
+    Approval.objects.bulk_create(
+        Approval(
+            change_id=pk,
+            role="OPERATIONS",
+            phase=Approval.Phase.RETROACTIVE,
+            status="APPROVED",
+            required_because="r",
+        )
+        for pk in ran.values_list("pk", flat=True)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.refused_ratifications() == []
+    _analyze()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + queries[-1]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "approval_queue_idx" in plan, plan
+    assert "Seq Scan on changes_changerequest" not in plan, plan
