@@ -655,10 +655,18 @@ class RedisServer(_Service):
             with contextlib.suppress(OSError):
                 with socket.create_connection((HOST, self.port), timeout=1) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
+                    # Its pid file too: Redis may answer before writing it, and the
+                    # reaper finds the server to kill by it.
+                    if sock.recv(64).startswith(b"+PONG") and self._pid_written():
                         return True
             time.sleep(0.02)
         return False
+
+    def _pid_written(self) -> bool:
+        try:
+            return self.pidfile.read_text().endswith("\n")
+        except OSError:
+            return False
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
