@@ -238,24 +238,28 @@ def change_page(
     )
 
 
-def change_detail(*, pk: int) -> ChangeRequest:
-    return (
-        ChangeRequest.objects.select_related("requester", "copied_from")
-        .prefetch_related(
-            "components",
-            "services",
-            "tenants",
-            Prefetch(
-                "approvals",
-                queryset=Approval.objects.select_related(
-                    "decided_by", "delegated_to", "delegated_by"
-                ),
-            ),
-            "corrective_actions__recorded_by",
-            "corrective_actions__linked_change",
-        )
-        .get(pk=pk)
+def _with_details(qs: QuerySet[ChangeRequest]) -> QuerySet[ChangeRequest]:
+    return qs.select_related("requester", "copied_from").prefetch_related(
+        "components",
+        "services",
+        "tenants",
+        Prefetch(
+            "approvals",
+            queryset=Approval.objects.select_related("decided_by", "delegated_to", "delegated_by"),
+        ),
+        "corrective_actions__recorded_by",
+        "corrective_actions__linked_change",
     )
+
+
+def change_detail(*, pk: int) -> ChangeRequest:
+    return _with_details(ChangeRequest.objects.all()).get(pk=pk)
+
+
+def visible_change_detail(*, user, pk: int) -> ChangeRequest | None:
+    """The change with all its page shows, or None when the user may not see it: the
+    visibility rule and the read in one query."""
+    return _with_details(access.changes_visible_to(user).filter(pk=pk)).first()
 
 
 def change_timeline(change: ChangeRequest, *, limit: int = 100) -> list[AuditEvent]:

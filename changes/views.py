@@ -28,7 +28,8 @@ from portal.transactions import entry
 
 def _get_change_for_user(request: HttpRequest, pk: int) -> ChangeRequest:
     """404 (audited) when the change does not exist or the user may not see it."""
-    if not access.changes_visible_to(request.user).filter(pk=pk).exists():
+    change = selectors.visible_change_detail(user=request.user, pk=pk)
+    if change is None:
         raise Hidden(
             "No such change.",
             user=request.user,
@@ -36,7 +37,7 @@ def _get_change_for_user(request: HttpRequest, pk: int) -> ChangeRequest:
             object_type="changes.changerequest",
             object_id=pk,
         )
-    return selectors.change_detail(pk=pk)
+    return change
 
 
 def _get_approval_for_user(request: HttpRequest, pk: int) -> Approval:

@@ -49,9 +49,10 @@ FILTERS = [
 
 def get_change(request, pk: int) -> ChangeRequest:
     """404 (audited) for a change the user may not see, as on the change page."""
-    if not access.changes_visible_to(request.user).filter(pk=pk).exists():
+    change = selectors.visible_change_detail(user=request.user, pk=pk)
+    if change is None:
         raise hidden(request, "change", "changes.changerequest", pk, action="change.hidden")
-    return selectors.change_detail(pk=pk)
+    return change
 
 
 def change_body(request, change: ChangeRequest) -> dict:
