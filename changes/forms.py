@@ -235,13 +235,13 @@ class CorrectiveActionForm(forms.Form):
     )
 
     def clean_linked_change(self) -> int | None:
-        raw = (self.cleaned_data.get("linked_change") or "").strip().upper()
+        raw = (self.cleaned_data.get("linked_change") or "").strip()
         if not raw:
             return None
-        digits = raw.removeprefix("CHG-").lstrip("0")
-        if not (digits.isascii() and digits.isdecimal() and len(digits) <= 12):
+        pk = ChangeRequest.pk_of(raw)
+        if pk is None:
             raise forms.ValidationError("Name the change by its id, e.g. CHG-000123.")
-        return int(digits)
+        return pk
 
 
 class ChangeFilterForm(forms.Form):

@@ -70,10 +70,9 @@ def change_list(*, user, filters: dict[str, Any]) -> QuerySet[ChangeRequest]:
     qs = access.changes_visible_to(user)
     if filters.get("q"):
         term = filters["q"]
-        digits = term.upper().removeprefix("CHG-").lstrip("0")
         cond = Q(title__icontains=term)
-        if digits.isascii() and digits.isdecimal():
-            cond |= Q(pk=int(digits))
+        if (pk := ChangeRequest.pk_of(term)) is not None:
+            cond |= Q(pk=pk)
         qs = qs.filter(cond)
     for key in ("state", "type", "priority", "category"):
         if filters.get(key):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from changes.forms import MAX_LEAD, MAX_TEXT, STALE_FORM
 from changes.models import (
     ROUTINE_MAX_WINDOW_MINUTES,
+    ChangeRequest,
     ChangeType,
     Priority,
     TemplateVersion,
@@ -81,13 +82,13 @@ class TemplateForm(forms.Form):
             del self.fields["name"]
 
     def clean_source_change(self) -> int | None:
-        raw = (self.cleaned_data.get("source_change") or "").strip().upper()
+        raw = (self.cleaned_data.get("source_change") or "").strip()
         if not raw:
             return None
-        digits = raw.removeprefix("CHG-").lstrip("0")
-        if not (digits.isascii() and digits.isdecimal() and len(digits) <= 12):
+        pk = ChangeRequest.pk_of(raw)
+        if pk is None:
             raise forms.ValidationError("Name the change by its id, e.g. CHG-000123.")
-        return int(digits)
+        return pk
 
     @classmethod
     def initial_from(cls, version: TemplateVersion) -> dict:

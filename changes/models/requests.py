@@ -203,6 +203,15 @@ class ChangeRequest(StateMachineMixin, models.Model):
         """How a change is named to people (lists that read plain ids name it so too)."""
         return f"CHG-{pk:06d}"
 
+    @staticmethod
+    def pk_of(name: str) -> int | None:
+        """The id a person's "CHG-000123" names ("chg-123" and "123" too), or None when
+        it names none (the inverse of ``public_id_of``)."""
+        digits = name.strip().upper().removeprefix("CHG-").lstrip("0")
+        if digits.isascii() and digits.isdecimal() and len(digits) <= 12:
+            return int(digits)
+        return None
+
     @property
     def public_id(self) -> str:
         return self.public_id_of(self.pk) if self.pk else "CHG-new"

@@ -468,3 +468,33 @@ def test_html_in_a_delegate_username_is_not_reflected(client, submitted_change, 
     assert HTML not in response.content.decode()
     approval.refresh_from_db()
     assert approval.delegated_to is None
+
+
+@pytest.mark.parametrize(
+    "name, pk",
+    [
+        ("CHG-000123", 123),
+        (" chg-123 ", 123),
+        ("123", 123),
+        ("CHG-000000000001", 1),
+        ("CHG-", None),
+        ("CHG-000000", None),
+        ("CHG-12a", None),
+        ("CHG-１２３", None),  # full-width digits are decimal, not ASCII
+        ("9" * 13, None),  # past any id, and past bigint before long
+        ("CHG--5", None),
+        ("", None),
+    ],
+)
+def test_a_change_is_named_by_its_id_in_one_way_everywhere(name, pk):
+    assert ChangeRequest.pk_of(name) == pk
+    if pk is not None:
+        assert ChangeRequest.pk_of(ChangeRequest.public_id_of(pk)) == pk
+
+
+@pytest.mark.parametrize("q", ["9" * 30, "CHG-" + "9" * 19, "CHG-000000"])
+def test_searching_for_an_id_past_any_change_finds_nothing_without_an_error(client, requester, q):
+    client.force_login(requester)
+    response = client.get(reverse("changes:list"), {"q": q})
+    assert response.status_code == 200
+    assert "No changes match." in response.content.decode()
