@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import uuid
 
 import pytest
@@ -73,7 +74,11 @@ def restart_command(cluster) -> str:
         "60",
     ]
     if os.geteuid() == 0:
-        args = ["runuser", "-u", cluster.user, "--", *args]
+        # By its path: the command runs with the portal's short PATH, and a root shell's
+        # own PATH may lack /usr/sbin too.
+        runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+        assert runuser, "runuser (util-linux) is needed to restart a cluster as its owner"
+        args = [runuser, "-u", cluster.user, "--", *args]
     return shlex.join(args)
 
 
