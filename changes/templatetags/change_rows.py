@@ -15,6 +15,7 @@ from django.utils.timezone import template_localtime
 
 from changes.models import Approval, ChangeRequest
 from portal.http import url_for_pk
+from portal.templatetags.portal_format import choice_labels
 
 register = template.Library()
 
@@ -25,16 +26,11 @@ _ROW = (
 )
 
 
-def _labels(model, name: str) -> dict:
-    """What ``get_<name>_display`` gives for each value, built once (it builds a dict of
-    the field's choices on every call)."""
-    return {value: str(label) for value, label in model._meta.get_field(name).flatchoices}
-
-
 _TYPE, _PRIORITY, _CATEGORY, _STATE, _RISK = (
-    _labels(ChangeRequest, name) for name in ("type", "priority", "category", "state", "risk_level")
+    choice_labels(ChangeRequest, name)
+    for name in ("type", "priority", "category", "state", "risk_level")
 )
-_ROLE = _labels(Approval, "role")
+_ROLE = choice_labels(Approval, "role")
 EMPTY = format_html('<tr><td colspan="9" class="empty">{}</td></tr>', "No changes match.")
 
 

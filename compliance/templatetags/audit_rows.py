@@ -14,7 +14,7 @@ from django.utils.text import Truncator
 from django.utils.timezone import template_localtime
 
 from portal.models import AuditEvent
-from portal.templatetags.portal_format import event_label
+from portal.templatetags.portal_format import choice_labels, event_label
 
 register = template.Library()
 
@@ -24,7 +24,7 @@ _ROW = (
     "<td>{8} {9}</td><td>{10}</td><td>{11}</td><td><code>{12}</code></td>"
     '<td><code class="hash" title="{13}">{14}</code></td></tr>'
 )
-_OUTCOME = {value: str(label) for value, label in AuditEvent._meta.get_field("outcome").flatchoices}
+_OUTCOME = choice_labels(AuditEvent, "outcome")
 EMPTY = format_html('<tr><td colspan="10" class="empty">{}</td></tr>', "No audit events match.")
 
 

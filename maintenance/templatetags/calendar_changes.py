@@ -17,6 +17,7 @@ from django.utils.timezone import template_localtime
 from maintenance.calendar_selectors import RESTRICTED, CalendarDay, ChangeEntry, WindowEntry
 from maintenance.models import MaintenanceWindow
 from portal.http import url_for_pk
+from portal.templatetags.portal_format import choice_labels
 
 register = template.Library()
 
@@ -38,13 +39,7 @@ _DAY = (
 )
 
 
-def _labels(name: str) -> dict:
-    """What ``get_<name>_display`` gives for each value, built once."""
-    field = MaintenanceWindow._meta.get_field(name)
-    return {value: str(label) for value, label in field.flatchoices}
-
-
-_TYPE, _STATUS = _labels("type"), _labels("status")
+_TYPE, _STATUS = (choice_labels(MaintenanceWindow, name) for name in ("type", "status"))
 
 
 def _item(change: ChangeEntry, detailed: bool) -> tuple[SafeString]:

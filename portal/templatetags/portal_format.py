@@ -1,4 +1,5 @@
-"""How the portal words what it recorded: audit event codes become plain phrases.
+"""How the portal words what it recorded: audit event codes become plain phrases, and
+a field's stored values the labels of its choices.
 
 One mapping for every page that shows events (a change's timeline, the execution
 report, the audit trail), so a person reads "Procedure added", never
@@ -11,6 +12,13 @@ from __future__ import annotations
 from django import template
 
 register = template.Library()
+
+
+def choice_labels(model, name: str) -> dict:
+    """What ``get_<name>_display`` gives for each value of a field, built once, for the
+    tags that write many rows (the method builds a dict of the choices on every call)."""
+    return {value: str(label) for value, label in model._meta.get_field(name).flatchoices}
+
 
 # The object an event is about: the first part of its code.
 SUBJECTS = {
