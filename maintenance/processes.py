@@ -22,9 +22,11 @@ def read_output(
     timeout: float,
     on_chunk: Callable[[bytes], None],
     stop: threading.Event | None = None,
+    limit: int | None = None,
 ) -> str:
     """Pass what ``proc`` prints to ``on_chunk`` until it is done: "done", "timed out"
-    or "stopped" (the caller ends the group for the last two).
+    or "stopped" (the caller ends the group for the last two). Past ``limit`` bytes the
+    output is still read (a full pipe would block the process) but no longer passed on.
 
     Done is the end of the pipe, or the process's exit once what it wrote before exiting
     has been read: a background child it left holding the pipe is not waited for, but
@@ -32,6 +34,7 @@ def read_output(
     arrive between a wait that saw nothing and the look at the exit)."""
     started = time.monotonic()
     exited = False
+    passed = 0
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     try:
@@ -44,7 +47,10 @@ def read_output(
                 chunk = proc.stdout.read1(65536)
                 if not chunk:
                     return "done"
-                on_chunk(chunk)
+                if limit is None or passed < limit:
+                    piece = chunk if limit is None else chunk[: limit - passed]
+                    passed += len(piece)
+                    on_chunk(piece)
             elif exited:
                 return "done"
             else:

@@ -142,16 +142,14 @@ def run_script(name: str, args: list[str], *, timeout: int, ctx: RunContext) -> 
         start_new_session=True,
     )
     ctx.started(pid=proc.pid)
-    captured = 0
-
-    def keep(chunk: bytes) -> None:
-        nonlocal captured
-        if captured < MAX_OUTPUT:
-            ctx.log(chunk[: MAX_OUTPUT - captured].decode("utf-8", "replace"))
-        captured += len(chunk)
-
     try:
-        ended = read_output(proc, timeout=timeout, on_chunk=keep, stop=ctx.stop)
+        ended = read_output(
+            proc,
+            timeout=timeout,
+            on_chunk=lambda piece: ctx.log(piece.decode("utf-8", "replace")),
+            stop=ctx.stop,
+            limit=MAX_OUTPUT,
+        )
         timed_out, stopped = ended == "timed out", ended == "stopped"
         if timed_out:
             os.killpg(proc.pid, signal.SIGKILL)

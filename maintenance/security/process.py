@@ -54,19 +54,15 @@ def run(
     except OSError as exc:
         raise UpdateFailed(f"{label} could not be started: {exc.strerror}.") from None
     chunks: list[bytes] = []
-    captured = 0
 
-    def keep(chunk: bytes) -> None:
-        nonlocal captured
-        if captured < MAX_CAPTURE:
-            piece = chunk[: MAX_CAPTURE - captured]
-            chunks.append(piece)
-            if log is not None and echo:
-                log(piece.decode("utf-8", "replace"))
-        captured += len(chunk)
+    def keep(piece: bytes) -> None:
+        chunks.append(piece)
+        if log is not None and echo:
+            log(piece.decode("utf-8", "replace"))
 
     try:
-        timed_out = read_output(proc, timeout=timeout, on_chunk=keep) == "timed out"
+        ended = read_output(proc, timeout=timeout, on_chunk=keep, limit=MAX_CAPTURE)
+        timed_out = ended == "timed out"
         if timed_out:
             os.killpg(proc.pid, signal.SIGKILL)
         code = proc.wait(timeout=10)
