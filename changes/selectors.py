@@ -256,9 +256,53 @@ def change_detail(*, pk: int) -> ChangeRequest:
 
 
 def visible_change_detail(*, user, pk: int) -> ChangeRequest | None:
-    """The change with all its page shows, or None when the user may not see it: the
-    visibility rule and the read in one query."""
-    return _with_details(access.changes_visible_to(user).filter(pk=pk)).first()
+    """The change with its approvals and corrective actions, or None when the user may
+    not see it: the visibility rule and the read in one query. Its components, services
+    and tenants are ``impact_names`` (one query for the three); the change it was copied
+    from is named by its id alone."""
+    return (
+        access.changes_visible_to(user)
+        .filter(pk=pk)
+        .select_related("requester")
+        .prefetch_related(
+            Prefetch(
+                "approvals",
+                queryset=Approval.objects.select_related(
+                    "decided_by", "delegated_to", "delegated_by"
+                ),
+            ),
+            "corrective_actions__recorded_by",
+            "corrective_actions__linked_change",
+        )
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class ImpactNames:
+    components: list[str]
+    services: list[str]
+    tenants: list[str]
+
+
+def impact_names(change: ChangeRequest) -> ImpactNames:
+    """The names of what the change touches, each kind in name order, in one query:
+    prefetching the three links cost the change page three queries' worth of building."""
+    parts = [
+        getattr(ChangeRequest, kind)
+        .through.objects.filter(changerequest_id=change.pk)
+        .annotate(kind=Value(kind), name=F(f"{field}__name"))
+        .values_list("kind", "name")
+        for kind, field in (
+            ("components", "component"),
+            ("services", "service"),
+            ("tenants", "tenant"),
+        )
+    ]
+    names: dict[str, list[str]] = {"components": [], "services": [], "tenants": []}
+    for kind, name in parts[0].union(*parts[1:], all=True).order_by("kind", "name"):
+        names[kind].append(name)
+    return ImpactNames(**names)
 
 
 def change_timeline(change: ChangeRequest, *, limit: int = 100) -> list[AuditEvent]:

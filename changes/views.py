@@ -192,6 +192,7 @@ def change_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "changes/detail.html",
         {
             "change": change,
+            "impact": selectors.impact_names(change),
             "approvals": approvals,
             "decidable": decidable,
             "actions": access.change_actions(user, change),

@@ -217,6 +217,10 @@ class ChangeRequest(StateMachineMixin, models.Model):
         return self.public_id_of(self.pk) if self.pk else "CHG-new"
 
     @property
+    def copied_from_public_id(self) -> str:
+        return self.public_id_of(self.copied_from_id) if self.copied_from_id else ""
+
+    @property
     def review_name(self) -> str:
         if self.pre_approved:
             return "Pre-approved by its standard change template"

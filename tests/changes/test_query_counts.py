@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 LIST_BOUND = 14
 QUEUE_BOUND = 13
-DETAIL_BOUND = 24  # includes the maintenance panel
+DETAIL_BOUND = 22  # includes the maintenance panel
 
 
 def _bulk_changes(n, *, requester, tenant, component):
