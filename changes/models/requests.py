@@ -409,10 +409,13 @@ class ApprovalBase(models.Model):
 
     @property
     def is_overdue(self) -> bool:
+        return self.overdue(self.status, self.due_at)
+
+    @classmethod
+    def overdue(cls, status: str, due_at, now=None) -> bool:
+        """Still pending past its due time (the rule for rows read as plain values)."""
         return (
-            self.status == self.Status.PENDING
-            and self.due_at is not None
-            and self.due_at < timezone.now()
+            status == cls.Status.PENDING and due_at is not None and due_at < (now or timezone.now())
         )
 
     def delegation_active(self, now=None) -> bool:

@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
 
 from changes.models import Approval, ChangeRequest
+from changes.selectors import QueueRow
 from portal.http import url_for_pk
 from portal.templatetags.portal_format import choice_labels
 
@@ -63,15 +64,15 @@ def change_rows(changes) -> SafeString:
 
 _APPROVAL_ROW = (
     '<tr class="{0}"><td><a href="{1}">{2}</a></td><td class="title"><a href="{1}">{3}</a></td>'
-    '<td>{4}</td><td class="risk-{5}">{6} ({7})</td><td>{8}{9}</td><td>{10}</td><td>{11}</td></tr>'
+    '<td>{4}</td><td class="risk-{5}">{6} ({7})</td><td>{8}</td><td>{9}</td><td>{10}</td></tr>'
 )
 _OVERDUE = format_html(" <strong>{}</strong>", "overdue")
 
 
-def _due(approval: Approval, overdue: bool) -> SafeString | str:
-    if approval.due_at is None:
+def _due(row: QueueRow, overdue: bool) -> SafeString | str:
+    if row.due_at is None:
         return "—"
-    due = template_localtime(approval.due_at)
+    due = template_localtime(row.due_at)
     return format_html(
         '<time datetime="{}">{}</time>{}',
         date_format(due, "c"),
@@ -80,27 +81,55 @@ def _due(approval: Approval, overdue: bool) -> SafeString | str:
     )
 
 
-def _approval_cells(approval: Approval, url_of) -> tuple:
-    change, overdue = approval.change, approval.is_overdue
+def _approval_cells(row: QueueRow, url_of) -> tuple:
+    overdue = row.is_overdue
     return (
         "overdue" if overdue else "",
-        url_of(approval.pk),
-        change.public_id,
-        change.title,
-        _CATEGORY.get(change.category, change.category),
-        change.risk_level,
-        _RISK.get(change.risk_level, change.risk_level),
-        change.risk_score,
-        _ROLE.get(approval.role, approval.role),
-        " (retroactive)" if approval.phase == Approval.Phase.RETROACTIVE else "",
-        change.requester.get_username(),
-        _due(approval, overdue),
+        url_of(row.pk),
+        row.public_id,
+        row.title,
+        _CATEGORY.get(row.category, row.category),
+        row.risk_level,
+        _RISK.get(row.risk_level, row.risk_level),
+        row.risk_score,
+        _role(row),
+        row.requester,
+        _due(row, overdue),
     )
 
 
+def _role(row: QueueRow) -> str:
+    role = _ROLE.get(row.role, row.role)
+    return f"{role} (retroactive)" if row.phase == Approval.Phase.RETROACTIVE else role
+
+
 @register.simple_tag
-def approval_rows(approvals) -> SafeString:
-    """One ``<tr>`` per approval of a queue page, linked to its decision page; overdue
-    ones marked (the row's class and the word)."""
+def approval_rows(rows: list[QueueRow]) -> SafeString:
+    """One ``<tr>`` per approval of a queue page (``selectors.QueueRow``), linked to its
+    decision page; overdue ones marked (the row's class and the word)."""
     url_of = url_for_pk("changes:approval")
-    return format_html_join("", _APPROVAL_ROW, (_approval_cells(a, url_of) for a in approvals))
+    return format_html_join("", _APPROVAL_ROW, (_approval_cells(row, url_of) for row in rows))
+
+
+_PANEL_ROW = '<tr class="{0}"><td><a href="{1}">{2} {3}</a></td><td>{4}</td><td>{5}</td></tr>'
+
+
+@register.simple_tag
+def approval_panel_rows(rows: list[QueueRow]) -> SafeString:
+    """The dashboard's "Approvals waiting for me": change, role and due time a row."""
+    url_of = url_for_pk("changes:approval")
+    return format_html_join(
+        "",
+        _PANEL_ROW,
+        (
+            (
+                "overdue" if row.is_overdue else "",
+                url_of(row.pk),
+                row.public_id,
+                row.title,
+                _role(row),
+                _due(row, row.is_overdue),
+            )
+            for row in rows
+        ),
+    )

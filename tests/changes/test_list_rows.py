@@ -94,9 +94,10 @@ def test_an_empty_change_list_says_so(client, requester):
     assert _tbody(page) == '<tr><td colspan="9" class="empty">No changes match.</td></tr>'
 
 
-def test_the_approval_queue_rows_are_what_the_template_loop_wrote(
-    client, security, requester, tenant
-):
+@pytest.fixture
+def four_waiting(security, requester, tenant):
+    """Four approvals waiting for SECURITY: overdue (with a hostile title), later, with no
+    due time, and a retroactive one."""
     now = timezone.now()
     overdue = ApprovalFactory(
         change=ChangeRequestFactory(
@@ -122,6 +123,10 @@ def test_the_approval_queue_rows_are_what_the_template_loop_wrote(
     retroactive = urgent_change(
         state="completed", requester=requester, retroactive=("SECURITY",), tenants=[tenant]
     )
+    return overdue, later, undated, retroactive.approvals.get()
+
+
+def test_the_approval_queue_rows_are_what_the_template_loop_wrote(client, security, four_waiting):
     UserPreference.objects.create(user=security, timezone="America/New_York")
     client.force_login(security)
 
@@ -129,9 +134,34 @@ def test_the_approval_queue_rows_are_what_the_template_loop_wrote(
 
     # The queue's own order over whole objects: the reference reads them as the loop did.
     rows = list(selectors.approval_queue(security))
-    assert {a.pk for a in rows} == {
-        a.pk for a in (overdue, later, undated, retroactive.approvals.get())
-    }
+    assert {a.pk for a in rows} == {a.pk for a in four_waiting}
     assert _tbody(page) == _reference(APPROVAL_LOOP, rows, "America/New_York")
     assert '<tr class="overdue">' in page and "<strong>overdue</strong>" in page
     assert "Security (retroactive)" in page and "<script>alert" not in page
+
+
+DASHBOARD_LOOP = engines["django"].from_string(
+    """{% for a in rows %}
+      <tr class="{% if a.is_overdue %}overdue{% endif %}"><td><a href="{{ a.get_absolute_url }}">"""
+    """{{ a.change.public_id }} {{ a.change.title }}</a></td><td>{{ a.get_role_display }}"""
+    """{% if a.phase == "RETROACTIVE" %} (retroactive){% endif %}</td><td>{% if a.due_at %}"""
+    """<time datetime="{{ a.due_at|date:'c' }}">{{ a.due_at|date:"Y-m-d H:i T" }}</time>"""
+    """{% if a.is_overdue %} <strong>overdue</strong>{% endif %}{% else %}—{% endif %}</td></tr>
+    {% endfor %}"""
+)
+
+
+def test_the_dashboard_approvals_panel_rows_are_what_its_template_loop_wrote(
+    client, security, four_waiting
+):
+    UserPreference.objects.create(user=security, timezone="Australia/Adelaide")
+    client.force_login(security)
+
+    page = client.get(reverse("portal:dashboard")).content.decode()
+
+    panel = re.search(r'data-testid="panel-approvals">(.*?)</section>', page, re.S).group(1)
+    rows = list(selectors.approval_queue(security))
+    assert len(rows) == 4
+    assert _tbody(panel) == _reference(DASHBOARD_LOOP, rows, "Australia/Adelaide")
+    assert "<script>alert" not in panel and "(retroactive)" in panel
+    assert '<tr class="overdue">' in panel and "<strong>overdue</strong>" in panel
