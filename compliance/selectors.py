@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -13,12 +13,28 @@ from compliance.models import ChainVerification, ExportJob
 from portal.models import AuditEvent
 
 AUDIT_PAGE_SIZE = 50
+
+
 # What a page of the trail shows (``compliance/templatetags/audit_rows.py``): not the
-# details, the previous hash or who acted for whom.
-AUDIT_PAGE_COLUMNS = (
-    "id", "sequence", "created_at", "username", "role", "action", "object_type",
-    "object_id", "outcome", "ip_address", "request_id", "hash",
-)  # fmt: skip
+# details, the previous hash or who acted for whom. Read as plain values: building 50
+# model instances was a fifth of the page.
+class AuditRow(NamedTuple):
+    id: int
+    sequence: int
+    created_at: datetime
+    username: str
+    role: str
+    action: str
+    object_type: str
+    object_id: str
+    outcome: str
+    ip_address: str | None
+    request_id: str
+    hash: str
+
+
+def _audit_rows(qs: QuerySet[AuditEvent]) -> list[AuditRow]:
+    return [AuditRow._make(values) for values in qs.values_list(*AuditRow._fields)]
 
 
 def audit_events(filters: dict[str, Any]) -> QuerySet[AuditEvent]:
@@ -47,7 +63,7 @@ def audit_events(filters: dict[str, Any]) -> QuerySet[AuditEvent]:
 
 @dataclass(frozen=True)
 class KeysetPage:
-    events: list[AuditEvent]
+    events: list[AuditRow]
     older: int | None  # pass as ?before= for the next (older) page
     newer: int | None  # pass as ?after= for the previous (newer) page
 
@@ -59,11 +75,11 @@ def _cursor(raw: str | None) -> int | None:
 
 def audit_page(filters: dict[str, Any], *, before: str | None, after: str | None) -> KeysetPage:
     """Newest first, by sequence: one indexed range read per page however deep it is."""
-    qs = audit_events(filters).only(*AUDIT_PAGE_COLUMNS)
+    qs = audit_events(filters)
     size = AUDIT_PAGE_SIZE
     after_seq, before_seq = _cursor(after), _cursor(before)
     if after_seq is not None:
-        rows = list(qs.filter(sequence__gt=after_seq).order_by("sequence")[: size + 1])
+        rows = _audit_rows(qs.filter(sequence__gt=after_seq).order_by("sequence")[: size + 1])
         more_newer = len(rows) > size
         events = list(reversed(rows[:size]))
         older = (
@@ -73,7 +89,7 @@ def audit_page(filters: dict[str, Any], *, before: str | None, after: str | None
         )
         return KeysetPage(events, older, events[0].sequence if more_newer else None)
     qs_page = qs.filter(sequence__lt=before_seq) if before_seq is not None else qs
-    rows = list(qs_page.order_by("-sequence")[: size + 1])
+    rows = _audit_rows(qs_page.order_by("-sequence")[: size + 1])
     events = rows[:size]
     older = events[-1].sequence if len(rows) > size else None
     newer = None

@@ -8,7 +8,6 @@ them."""
 from __future__ import annotations
 
 from django import template
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
@@ -16,7 +15,7 @@ from django.utils.timezone import template_localtime
 from changes.models import Approval, ChangeRequest
 from changes.selectors import QueueRow
 from portal.http import url_for_pk
-from portal.templatetags.portal_format import choice_labels
+from portal.templatetags.portal_format import choice_labels, date_text
 
 register = template.Library()
 
@@ -48,8 +47,8 @@ def _cells(change: ChangeRequest, url_of) -> tuple:
         _STATE.get(change.state, change.state),
         ", ".join(change.tenant_names),
         change.requester.get_username(),
-        date_format(start, "c"),
-        date_format(start, "Y-m-d H:i T"),
+        date_text(start, "c"),
+        date_text(start, "Y-m-d H:i T"),
     )
 
 
@@ -75,8 +74,8 @@ def _due(row: QueueRow, overdue: bool) -> SafeString | str:
     due = template_localtime(row.due_at)
     return format_html(
         '<time datetime="{}">{}</time>{}',
-        date_format(due, "c"),
-        date_format(due, "Y-m-d H:i T"),
+        date_text(due, "c"),
+        date_text(due, "Y-m-d H:i T"),
         _OVERDUE if overdue else "",
     )
 

@@ -7,14 +7,13 @@ viewer's zone, as the date filter gives them."""
 from __future__ import annotations
 
 from django import template
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import Truncator
 from django.utils.timezone import template_localtime
 
+from compliance.selectors import AuditRow
 from portal.models import AuditEvent
-from portal.templatetags.portal_format import choice_labels, event_label
+from portal.templatetags.portal_format import choice_labels, date_text, event_label, shortener
 
 register = template.Library()
 
@@ -25,16 +24,17 @@ _ROW = (
     '<td><code class="hash" title="{13}">{14}</code></td></tr>'
 )
 _OUTCOME = choice_labels(AuditEvent, "outcome")
+_REQUEST_ID, _HASH = shortener(12), shortener(13)
 EMPTY = format_html('<tr><td colspan="10" class="empty">{}</td></tr>', "No audit events match.")
 
 
-def _cells(event: AuditEvent) -> tuple:
+def _cells(event: AuditRow) -> tuple:
     at = template_localtime(event.created_at)
     return (
         event.outcome.lower(),
         event.sequence,
-        date_format(at, "c"),
-        date_format(at, "Y-m-d H:i:s T"),
+        date_text(at, "c"),
+        date_text(at, "Y-m-d H:i:s T"),
         event.username or "—",
         event.role or "—",
         event_label(event.action, "subject"),
@@ -43,15 +43,16 @@ def _cells(event: AuditEvent) -> tuple:
         event.object_id,
         _OUTCOME.get(event.outcome, event.outcome),
         event.ip_address or "—",
-        Truncator(event.request_id).chars(12),
+        _REQUEST_ID(event.request_id),
         event.hash,
-        Truncator(event.hash).chars(13),
+        _HASH(event.hash),
     )
 
 
 @register.simple_tag
-def audit_rows(events: list[AuditEvent]) -> SafeString:
-    """One ``<tr>`` per event, or a row saying none match."""
+def audit_rows(events: list[AuditRow]) -> SafeString:
+    """One ``<tr>`` per event of a page (``selectors.AuditRow``), or a row saying none
+    match."""
     if not events:
         return EMPTY
     return format_html_join("\n", _ROW, (_cells(event) for event in events))

@@ -17,7 +17,7 @@ from django.utils.timezone import template_localtime
 from maintenance.calendar_selectors import RESTRICTED, CalendarDay, ChangeEntry, WindowEntry
 from maintenance.models import MaintenanceWindow
 from portal.http import url_for_pk
-from portal.templatetags.portal_format import choice_labels
+from portal.templatetags.portal_format import choice_labels, date_text
 
 register = template.Library()
 
@@ -57,8 +57,8 @@ def _item(change: ChangeEntry, detailed: bool) -> tuple[SafeString]:
         start = template_localtime(change.planned_start)
         name = format_html(
             '<time datetime="{}">{}</time> {} <span class="muted">({} min)</span>',
-            date_format(start, "c"),
-            date_format(start, "H:i T"),
+            date_text(start, "c"),
+            date_text(start, "H:i T"),
             name,
             change.planned_minutes,
         )
@@ -104,9 +104,9 @@ def _window(entry: WindowEntry, detailed: bool, url_of) -> SafeString:
         window.status,
         window.pk,
         url,
-        date_format(start, "c"),
-        date_format(start, "H:i"),
-        date_format(end, "H:i T"),
+        date_text(start, "c"),
+        date_text(start, "H:i"),
+        date_text(end, "H:i T"),
         _TYPE.get(window.type, window.type),
         _STATUS.get(window.status, window.status),
         changes,
@@ -131,7 +131,7 @@ def _day_cell(day: CalendarDay, week_url: str, url_of) -> SafeString:
     return format_html(
         _DAY,
         classes,
-        date_format(day.day, "Y-m-d"),
+        date_text(day.day, "Y-m-d"),
         week_url,
         date_format(day.day, "j F Y"),
         day.day.day,

@@ -9,7 +9,13 @@ new event reads sensibly before anyone adds it here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
+
 from django import template
+from django.utils.dateformat import format as date_format
+from django.utils.text import add_truncation_text, calculate_truncate_chars_length
+from django.utils.translation import pgettext
 
 register = template.Library()
 
@@ -18,6 +24,50 @@ def choice_labels(model, name: str) -> dict:
     """What ``get_<name>_display`` gives for each value of a field, built once, for the
     tags that write many rows (the method builds a dict of the choices on every call)."""
     return {value: str(label) for value, label in model._meta.get_field(name).flatchoices}
+
+
+def shortener(length: int) -> Callable[[str], str]:
+    """``truncatechars:length`` for the plain-ASCII ids the rows show (hashes, request
+    ids), its translated ellipsis looked up once: Django's ``Truncator`` looks it up twice a call,
+    which was 5 ms of a page of the audit trail (100 ids). Not for text with combining
+    characters, which it counts differently."""
+    ellipsis = pgettext("String to return when truncating text", "%(truncated_text)s…")
+    keep = calculate_truncate_chars_length(length, ellipsis)
+    return lambda text: text if len(text) <= length else add_truncation_text(text[:keep], ellipsis)
+
+
+def _date(v: date) -> str:
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+
+
+# The date filter's formats the row-writing tags use, written without building a
+# ``DateFormat`` for each (65 µs a time, 3 ms of a 50-row page). Each writes what the
+# filter writes, to the zone's name ("T"); ``times_as_the_date_filter`` tests it so.
+_FORMATS: dict[str, Callable[[datetime], str]] = {
+    "c": datetime.isoformat,
+    "Y-m-d": _date,
+    "H:i": lambda v: f"{v.hour:02d}:{v.minute:02d}",
+    "H:i T": lambda v: f"{v.hour:02d}:{v.minute:02d} {_zone(v)}",
+    "Y-m-d H:i T": lambda v: f"{_date(v)} {v.hour:02d}:{v.minute:02d} {_zone(v)}",
+    "Y-m-d H:i:s T": lambda v: f"{_date(v)} {v:%H:%M:%S} {_zone(v)}",
+}
+
+
+def _zone(v: datetime) -> str:
+    # The date filter's "T": the zone's name for that time, but nothing for a wall time
+    # the zone shows twice or never (a daylight-saving change), as DateFormat decides.
+    zone = v.tzinfo
+    if zone.utcoffset(v.replace(fold=not v.fold)) != zone.utcoffset(v):
+        return ""
+    return str(zone.tzname(v))
+
+
+def date_text(value: date, fmt: str) -> str:
+    """What ``value|date:fmt`` writes for one of ``_FORMATS``: of an aware datetime, or
+    of a date for "Y-m-d"."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return date_format(value, fmt)
+    return _FORMATS[fmt](value)
 
 
 # The object an event is about: the first part of its code.

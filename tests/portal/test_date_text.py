@@ -1,0 +1,85 @@
+"""The row-writing tags write times and ids with ``portal_format``'s helpers rather than
+Django's ``DateFormat`` and ``Truncator`` (for speed): they must write exactly what the
+date filter and ``truncatechars`` write, daylight-saving changes included."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils.dateformat import format as date_format
+from django.utils.text import Truncator
+
+from portal.templatetags.portal_format import _FORMATS, date_text, shortener
+
+ZONES = [
+    "UTC",
+    "America/New_York",
+    "Europe/London",
+    "Australia/Adelaide",  # half-hour offset, southern summer time
+    "Asia/Kolkata",  # no daylight saving
+    "Pacific/Chatham",  # 45-minute offset
+]
+
+
+def _instants():
+    """Every 15 minutes across 2026's daylight-saving changes (the US on 8 March and 1
+    November, Europe on 29 March and 25 October, South Australia on 5 April and 4
+    October), and a few ordinary times."""
+    for day in (datetime(2026, 3, 8), datetime(2026, 3, 29), datetime(2026, 4, 5)):
+        start = day.replace(tzinfo=UTC) - timedelta(hours=18)
+        yield from (start + timedelta(minutes=15 * i) for i in range(36 * 4))
+    for day in (datetime(2026, 10, 4), datetime(2026, 10, 25), datetime(2026, 11, 1)):
+        start = day.replace(tzinfo=UTC) - timedelta(hours=18)
+        yield from (start + timedelta(minutes=15 * i) for i in range(36 * 4))
+    yield from (
+        datetime(2026, 11, 1, 5, 59, 59, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 1, 123456, tzinfo=UTC),
+        datetime(2027, 1, 1, 0, 0, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_times_are_written_as_the_date_filter_writes_them(zone):
+    tz = ZoneInfo(zone)
+    checked = ambiguous = 0
+    for instant in _instants():
+        local = instant.astimezone(tz)
+        for fmt in _FORMATS:
+            assert date_text(local, fmt) == date_format(local, fmt), (zone, local, fmt)
+            checked += 1
+        ambiguous += date_format(local, "T") == ""
+    assert checked > 4000
+    if zone in ("America/New_York", "Europe/London", "Australia/Adelaide"):
+        # The sweep crosses a fall-back hour, where the date filter writes no zone name.
+        assert ambiguous >= 4
+
+
+def test_days_are_written_as_the_date_filter_writes_them():
+    first = date(2026, 1, 1)
+    for day in (first + timedelta(days=n) for n in range(400)):
+        assert date_text(day, "Y-m-d") == date_format(day, "Y-m-d")
+
+
+def test_a_time_without_a_zone_is_left_to_the_date_filter():
+    naive = datetime(2026, 12, 7, 9, 30)
+    assert date_text(naive, "Y-m-d H:i T") == date_format(naive, "Y-m-d H:i T")
+
+
+@pytest.mark.parametrize("length", [12, 13, 1, 64, 65])
+def test_ids_are_shortened_as_truncatechars_shortens_them(length):
+    shorten = shortener(length)
+    samples = [
+        hashlib.sha256(b"portal").hexdigest(),
+        uuid.UUID(int=7).hex,
+        "",
+        "short",
+        "exactly-12ch",
+        "x" * length,
+        "x" * (length + 1),
+    ]
+    for text in samples:
+        assert shorten(text) == Truncator(text).chars(length), (text, length)
