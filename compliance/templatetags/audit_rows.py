@@ -1,19 +1,25 @@
 """The audit trail's rows, written here rather than by a template loop of ten cells a
 row, as the change list's are (``changes/templatetags/change_rows.py``): the loop was
 the largest part of the page's time after the widgets (issue 13). Every value passes
-through ``format_html``'s escaping, as a template's would, and times are given in the
-viewer's zone, as the date filter gives them."""
+through ``format_html``'s escaping (by ``portal_format.html_format``), as a template's
+would, and times are written in the viewer's zone as the date filter writes them."""
 
 from __future__ import annotations
 
 from django import template
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
 
 from compliance.selectors import AuditRow
 from portal.models import AuditEvent
-from portal.templatetags.portal_format import choice_labels, date_text, event_label, shortener
+from portal.templatetags.portal_format import (
+    choice_labels,
+    date_text,
+    event_label,
+    html_join,
+    shortener,
+)
 
 register = template.Library()
 
@@ -55,4 +61,4 @@ def audit_rows(events: list[AuditRow]) -> SafeString:
     match."""
     if not events:
         return EMPTY
-    return format_html_join("\n", _ROW, (_cells(event) for event in events))
+    return html_join("\n", _ROW, (_cells(event) for event in events))

@@ -3,21 +3,20 @@ rather than by template loops: the month view shows 42 days, about 50 windows an
 changes at a time, the week view a few hundred changes, and the template engine took
 about a quarter of a millisecond for each change and more for each window and day: the
 month page was five times the floor (issue 13). Every value passes through
-``format_html``'s escaping, as a template's would, and times are given in the viewer's
-zone, as the date filter gives them."""
+``format_html``'s escaping (by ``portal_format.html_format``), as a template's would,
+and times are written in the viewer's zone as the date filter writes them."""
 
 from __future__ import annotations
 
 from django import template
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
 
 from maintenance.calendar_selectors import RESTRICTED, CalendarDay, ChangeEntry, WindowEntry
 from maintenance.models import MaintenanceWindow
 from portal.http import url_for_pk
-from portal.templatetags.portal_format import choice_labels, date_text
+from portal.templatetags.portal_format import choice_labels, date_text, html_format, html_join
 
 register = template.Library()
 
@@ -44,18 +43,18 @@ _TYPE, _STATUS = (choice_labels(MaintenanceWindow, name) for name in ("type", "s
 
 def _item(change: ChangeEntry, detailed: bool) -> tuple[SafeString]:
     if change.visible:
-        name = format_html(
+        name = html_format(
             '<a href="{0}">{1}</a> <a class="title" href="{0}">{2}</a>',
             change.url,
             change.public_id,
             change.title,
         )
     else:
-        name = format_html('<span class="muted">{}</span>', RESTRICTED)
+        name = html_format('<span class="muted">{}</span>', RESTRICTED)
     if detailed:
         # The times as the date filter writes them: in the viewer's zone.
         start = template_localtime(change.planned_start)
-        name = format_html(
+        name = html_format(
             '<time datetime="{}">{}</time> {} <span class="muted">({} min)</span>',
             date_text(start, "c"),
             date_text(start, "H:i T"),
@@ -69,7 +68,7 @@ def _item(change: ChangeEntry, detailed: bool) -> tuple[SafeString]:
 def calendar_changes(changes: list[ChangeEntry], detailed: bool = False) -> SafeString:
     """One ``<li>`` per change: its id and title linked, or "Change (restricted)"; with
     ``detailed`` (the week view) its planned start and minutes too."""
-    return format_html_join("", "<li>{}</li>", (_item(change, detailed) for change in changes))
+    return html_join("", "<li>{}</li>", (_item(change, detailed) for change in changes))
 
 
 @register.simple_tag
@@ -86,19 +85,19 @@ def _window(entry: WindowEntry, detailed: bool, url_of) -> SafeString:
     if entry.changes:
         more = ""
         if entry.more:
-            more = format_html(
+            more = html_format(
                 '<li class="more"><a href="{}" data-testid="more-changes">+ {} more</a></li>',
                 url,
                 entry.more,
             )
-        changes = format_html(
+        changes = html_format(
             '<ul class="cal-changes">{}{}</ul>', calendar_changes(entry.changes, detailed), more
         )
     elif detailed:
-        changes = format_html('<p class="muted">{}</p>', "No changes scheduled.")
+        changes = html_format('<p class="muted">{}</p>', "No changes scheduled.")
     else:
         changes = ""
-    return format_html(
+    return html_format(
         _WINDOW,
         window.type,
         window.status,
@@ -125,10 +124,10 @@ def _day_cell(day: CalendarDay, week_url: str, url_of) -> SafeString:
     )
     blackout = ""
     if day.blackout:
-        blackout = format_html(
+        blackout = html_format(
             '<div class="blackout-reason" data-testid="blackout">Blackout: {}</div>', day.blackout
         )
-    return format_html(
+    return html_format(
         _DAY,
         classes,
         date_text(day.day, "Y-m-d"),
@@ -136,7 +135,7 @@ def _day_cell(day: CalendarDay, week_url: str, url_of) -> SafeString:
         date_format(day.day, "j F Y"),
         day.day.day,
         blackout,
-        format_html_join("", "{}", ((_window(entry, False, url_of),) for entry in day.windows)),
+        html_join("", "{}", ((_window(entry, False, url_of),) for entry in day.windows)),
     )
 
 
@@ -145,11 +144,11 @@ def calendar_weeks(weeks: list[list[CalendarDay]], week_url: str) -> SafeString:
     """The month grid's rows: a cell a day, its number linking to its week, its blackout
     and its windows."""
     url_of = url_for_pk("maintenance:window")
-    return format_html_join(
+    return html_join(
         "\n",
         "<tr>\n{}\n</tr>",
         (
-            (format_html_join("\n", "{}", ((_day_cell(d, week_url, url_of),) for d in week)),)
+            (html_join("\n", "{}", ((_day_cell(d, week_url, url_of),) for d in week)),)
             for week in weeks
         ),
     )

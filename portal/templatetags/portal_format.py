@@ -9,11 +9,14 @@ new event reads sensibly before anyone adds it here.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from datetime import date, datetime
 
 from django import template
 from django.utils.dateformat import format as date_format
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import add_truncation_text, calculate_truncate_chars_length
 from django.utils.translation import pgettext
 
@@ -68,6 +71,29 @@ def date_text(value: date, fmt: str) -> str:
     if isinstance(value, datetime) and value.tzinfo is None:
         return date_format(value, fmt)
     return _FORMATS[fmt](value)
+
+
+def _escaped(value) -> str:
+    # conditional_escape's own result for the two types rows are made of, without its
+    # lazy-string and __html__ checks; every other value goes through it.
+    kind = type(value)
+    if kind is str:
+        return html.escape(value)
+    if kind is int:
+        return str(value)
+    return conditional_escape(value)
+
+
+def html_format(template: str, *args) -> SafeString:
+    """``format_html(template, *args)`` for the row-writing tags, which format a few
+    thousand values a page: the same escaping (``html.escape`` of a plain string, as
+    ``conditional_escape`` does; a safe string kept) at half the cost a value."""
+    return mark_safe(template.format(*map(_escaped, args)))  # noqa: S308
+
+
+def html_join(sep: str, template: str, rows) -> SafeString:
+    """``format_html_join(sep, template, rows)`` by ``html_format``."""
+    return mark_safe(conditional_escape(sep).join(html_format(template, *row) for row in rows))  # noqa: S308
 
 
 # The object an event is about: the first part of its code.

@@ -1,19 +1,23 @@
-"""The row-writing tags write times and ids with ``portal_format``'s helpers rather than
-Django's ``DateFormat`` and ``Truncator`` (for speed): they must write exactly what the
-date filter and ``truncatechars`` write, daylight-saving changes included."""
+"""The row-writing tags format with ``portal_format``'s helpers rather than Django's
+``format_html``, ``DateFormat`` and ``Truncator`` (for speed): they must write exactly
+what those write, hostile text and daylight-saving changes included."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils.dateformat import format as date_format
+from django.utils.functional import lazy
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
-from portal.templatetags.portal_format import _FORMATS, date_text, shortener
+from portal.templatetags.portal_format import _FORMATS, date_text, html_format, html_join, shortener
 
 ZONES = [
     "UTC",
@@ -83,3 +87,49 @@ def test_ids_are_shortened_as_truncatechars_shortens_them(length):
     ]
     for text in samples:
         assert shorten(text) == Truncator(text).chars(length), (text, length)
+
+
+class _Marked:
+    def __html__(self) -> str:
+        return "<b>marked</b>"
+
+    def __str__(self) -> str:
+        return "<not this>"
+
+
+HOSTILE_VALUES = [
+    "<script>alert('x')</script>",
+    "\"quoted\" & 'single' <tag> &amp;",
+    "",
+    "ünïcödé — “quotes” ‹›",
+    mark_safe("<em>already safe</em>"),
+    SafeString("<i>safe too</i>"),
+    lazy(lambda: "<lazy & 'text'>", str)(),
+    _Marked(),
+    7,
+    -3,
+    True,
+    None,
+    2.5,
+    Decimal("10.50"),
+    type("Sub", (str,), {})("<subclass of str>"),
+]
+
+
+def test_values_are_escaped_as_format_html_escapes_them():
+    template = '<td class="{0}">{1}</td><td title="{1}">{0}</td>'
+    for first in HOSTILE_VALUES:
+        for second in HOSTILE_VALUES:
+            expected = format_html(template, first, second)
+            written = html_format(template, first, second)
+            assert written == expected, (first, second)
+            assert isinstance(written, SafeString)
+
+
+def test_rows_are_joined_as_format_html_join_joins_them():
+    rows = [(value, index) for index, value in enumerate(HOSTILE_VALUES)]
+    for sep in ("", "\n", "<br>", mark_safe("<hr>")):
+        assert html_join(sep, "<li>{}: {}</li>", rows) == format_html_join(
+            sep, "<li>{}: {}</li>", rows
+        )
+    assert html_join("", "{}", []) == ""
