@@ -297,10 +297,13 @@ def visible_change_detail(*, user, pk: int) -> ChangeRequest | None:
         .filter(pk=pk)
         .select_related("requester")
         .prefetch_related(
+            # The page names the decider and the delegate: two names rather than three
+            # joined user rows (half the cost of reading the approvals).
             Prefetch(
                 "approvals",
-                queryset=Approval.objects.select_related(
-                    "decided_by", "delegated_to", "delegated_by"
+                queryset=Approval.objects.annotate(
+                    decided_by_name=F("decided_by__username"),
+                    delegated_to_name=F("delegated_to__username"),
                 ),
             ),
             "corrective_actions__recorded_by",

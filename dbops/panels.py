@@ -16,8 +16,11 @@ STALE_CHECK = timedelta(days=1)
 
 
 def _index_panel(request, change) -> dict | None:
-    suggestion = IndexSuggestion.objects.filter(change=change).select_related("target").first()
-    if suggestion is None:
+    # One suggestion a change at most, and few changes have one: asked without an order
+    # or the target's row (read only when there is a suggestion to show).
+    try:
+        suggestion = IndexSuggestion.objects.get(change=change)
+    except IndexSuggestion.DoesNotExist:
         return None
     return {"suggestion": suggestion, "change": change}
 

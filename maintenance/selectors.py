@@ -78,7 +78,11 @@ def change_runs(change: ChangeRequest) -> list[ProcedureRun]:
 
 
 def change_slot(change: ChangeRequest) -> ScheduledChange | None:
-    return ScheduledChange.objects.filter(change=change).select_related("window").first()
+    # A change has one slot at most: no order to ask for.
+    try:
+        return ScheduledChange.objects.select_related("window").get(change=change)
+    except ScheduledChange.DoesNotExist:
+        return None
 
 
 def run_detail(pk: int) -> ProcedureRun:

@@ -1,15 +1,18 @@
 """What the change page names: the components, services and tenants a change touches
-(read in one query for the three) and the change it was copied from (by its id alone)."""
+(read in one query for the three), the change it was copied from (by its id alone),
+and who decided each approval or holds it as a delegate (their names alone)."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django.utils.html import escape
 
 from changes.models import ChangeRequest, State
-from tests.factories import ComponentFactory, ServiceFactory, TenantFactory
+from tests.factories import ApprovalFactory, ComponentFactory, ServiceFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +71,41 @@ def test_a_change_filed_fresh_names_no_original(client, requester, make_change):
 
     assert "copied from" not in html
     assert change.copied_from_public_id == ""
+
+
+def test_the_change_page_names_who_decided_each_approval_and_its_delegate(
+    client, requester, security, operator, make_change
+):
+    change = make_change(state=State.IN_REVIEW)
+    ApprovalFactory(
+        change=change,
+        role="SECURITY",
+        status="APPROVED",
+        decided_by=security,
+        decided_at=timezone.now(),
+        comments="Fine by me",
+    )
+    ApprovalFactory(
+        change=change,
+        role="OPERATIONS",
+        delegated_to=operator,
+        delegated_by=security,
+        delegated_at=timezone.now(),
+        delegation_expires_at=timezone.now() + timedelta(days=1),
+    )
+    ApprovalFactory(change=change, role="ENGINEERING")
+    client.force_login(requester)
+
+    html = client.get(change.get_absolute_url()).content.decode()
+
+    rows = {
+        role: _squeezed(cells)
+        for role, cells in re.findall(r'<tr[^>]*data-role="(\w+)">(.*?)</tr>', html, re.S)
+    }
+    assert "<td>security</td>" in rows["SECURITY"]
+    assert '<td>—<span class="muted">(delegated to operator)</span></td>' in rows["OPERATIONS"]
+    assert "<td>—</td>" in rows["ENGINEERING"] and "delegated" not in rows["ENGINEERING"]
+
+
+def _squeezed(html: str) -> str:
+    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", html)).replace("— <", "—<")
