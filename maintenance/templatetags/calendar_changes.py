@@ -9,7 +9,6 @@ and times are written in the viewer's zone as the date filter writes them."""
 from __future__ import annotations
 
 from django import template
-from django.utils.dateformat import format as date_format
 from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
 
@@ -132,7 +131,7 @@ def _day_cell(day: CalendarDay, week_url: str, url_of) -> SafeString:
         classes,
         date_text(day.day, "Y-m-d"),
         week_url,
-        date_format(day.day, "j F Y"),
+        date_text(day.day, "j F Y"),
         day.day.day,
         blackout,
         html_join("", "{}", ((_window(entry, False, url_of),) for entry in day.windows)),

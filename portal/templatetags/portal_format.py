@@ -15,6 +15,7 @@ from datetime import date, datetime
 
 from django import template
 from django.utils.dateformat import format as date_format
+from django.utils.dates import MONTHS
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import add_truncation_text, calculate_truncate_chars_length
@@ -49,6 +50,7 @@ def _date(v: date) -> str:
 _FORMATS: dict[str, Callable[[datetime], str]] = {
     "c": datetime.isoformat,
     "Y-m-d": _date,
+    "j F Y": lambda v: f"{v.day} {MONTHS[v.month]} {v.year:04d}",
     "H:i": lambda v: f"{v.hour:02d}:{v.minute:02d}",
     "H:i T": lambda v: f"{v.hour:02d}:{v.minute:02d} {_zone(v)}",
     "Y-m-d H:i T": lambda v: f"{_date(v)} {v.hour:02d}:{v.minute:02d} {_zone(v)}",
@@ -67,7 +69,7 @@ def _zone(v: datetime) -> str:
 
 def date_text(value: date, fmt: str) -> str:
     """What ``value|date:fmt`` writes for one of ``_FORMATS``: of an aware datetime, or
-    of a date for "Y-m-d"."""
+    of a date for "Y-m-d" and "j F Y" (the month's name as the filter translates it)."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return date_format(value, fmt)
     return _FORMATS[fmt](value)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 from django.utils.dateformat import format as date_format
 from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
@@ -65,7 +66,16 @@ def test_times_are_written_as_the_date_filter_writes_them(zone):
 def test_days_are_written_as_the_date_filter_writes_them():
     first = date(2026, 1, 1)
     for day in (first + timedelta(days=n) for n in range(400)):
-        assert date_text(day, "Y-m-d") == date_format(day, "Y-m-d")
+        for fmt in ("Y-m-d", "j F Y"):
+            assert date_text(day, fmt) == date_format(day, fmt)
+
+
+def test_month_names_are_the_date_filters_in_the_active_language():
+    day = date(2026, 12, 7)
+    with translation.override("de"):
+        assert date_text(day, "j F Y") == date_format(day, "j F Y")
+        german = date_text(day, "j F Y")
+    assert german == "7 Dezember 2026" and date_text(day, "j F Y") == "7 December 2026"
 
 
 def test_a_time_without_a_zone_is_left_to_the_date_filter():
