@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
 
 from changes.models import Approval, ChangeRequest
-from changes.selectors import QueueRow
+from changes.selectors import ChangeRow, QueueRow
 from portal.http import url_for_pk
 from portal.templatetags.portal_format import choice_labels, date_text, html_format, html_join
 
@@ -34,7 +34,7 @@ _ROLE = choice_labels(Approval, "role")
 EMPTY = format_html('<tr><td colspan="9" class="empty">{}</td></tr>', "No changes match.")
 
 
-def _cells(change: ChangeRequest, url_of) -> tuple:
+def _cells(change: ChangeRow, url_of) -> tuple:
     start = template_localtime(change.proposed_start)
     return (
         url_of(change.pk),
@@ -46,7 +46,7 @@ def _cells(change: ChangeRequest, url_of) -> tuple:
         change.state,
         _STATE.get(change.state, change.state),
         ", ".join(change.tenant_names),
-        change.requester.get_username(),
+        change.requester,
         date_text(start, "c"),
         date_text(start, "Y-m-d H:i T"),
     )
