@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import template_localtime
 
 from changes.models import Approval, ChangeRequest
-from changes.selectors import ChangeRow, QueueRow
+from changes.rows import ChangeRow, QueueRow
 from portal.http import url_for_pk
 from portal.templatetags.portal_format import choice_labels, date_text, html_format, html_join
 
@@ -104,7 +104,7 @@ def _role(row: QueueRow) -> str:
 
 @register.simple_tag
 def approval_rows(rows: list[QueueRow]) -> SafeString:
-    """One ``<tr>`` per approval of a queue page (``selectors.QueueRow``), linked to its
+    """One ``<tr>`` per approval of a queue page (``changes.rows.QueueRow``), linked to its
     decision page; overdue ones marked (the row's class and the word)."""
     url_of = url_for_pk("changes:approval")
     return html_join("", _APPROVAL_ROW, (_approval_cells(row, url_of) for row in rows))
