@@ -113,22 +113,20 @@ def approval_rows(rows: list[QueueRow]) -> SafeString:
 _PANEL_ROW = '<tr class="{0}"><td><a href="{1}">{2} {3}</a></td><td>{4}</td><td>{5}</td></tr>'
 
 
+def _panel_cells(row: QueueRow, url_of) -> tuple:
+    overdue = row.is_overdue
+    return (
+        "overdue" if overdue else "",
+        url_of(row.pk),
+        row.public_id,
+        row.title,
+        _role(row),
+        _due(row, overdue),
+    )
+
+
 @register.simple_tag
 def approval_panel_rows(rows: list[QueueRow]) -> SafeString:
     """The dashboard's "Approvals waiting for me": change, role and due time a row."""
     url_of = url_for_pk("changes:approval")
-    return html_join(
-        "",
-        _PANEL_ROW,
-        (
-            (
-                "overdue" if row.is_overdue else "",
-                url_of(row.pk),
-                row.public_id,
-                row.title,
-                _role(row),
-                _due(row, row.is_overdue),
-            )
-            for row in rows
-        ),
-    )
+    return html_join("", _PANEL_ROW, (_panel_cells(row, url_of) for row in rows))

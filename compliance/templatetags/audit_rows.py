@@ -30,11 +30,10 @@ _ROW = (
     '<td><code class="hash" title="{13}">{14}</code></td></tr>'
 )
 _OUTCOME = choice_labels(AuditEvent, "outcome")
-_REQUEST_ID, _HASH = shortener(12), shortener(13)
 EMPTY = format_html('<tr><td colspan="10" class="empty">{}</td></tr>', "No audit events match.")
 
 
-def _cells(event: AuditRow) -> tuple:
+def _cells(event: AuditRow, request_id, short_hash) -> tuple:
     at = template_localtime(event.created_at)
     return (
         event.outcome.lower(),
@@ -49,16 +48,18 @@ def _cells(event: AuditRow) -> tuple:
         event.object_id,
         _OUTCOME.get(event.outcome, event.outcome),
         event.ip_address or "—",
-        _REQUEST_ID(event.request_id),
+        request_id(event.request_id),
         event.hash,
-        _HASH(event.hash),
+        short_hash(event.hash),
     )
 
 
 @register.simple_tag
 def audit_rows(events: list[AuditRow]) -> SafeString:
-    """One ``<tr>`` per event of a page (``selectors.AuditRow``), or a row saying none
+    """One ``<tr>`` per event of a page (``compliance.selectors.AuditRow``), or a row saying none
     match."""
     if not events:
         return EMPTY
-    return html_join("\n", _ROW, (_cells(event) for event in events))
+    # The ellipsis in the language of this request, looked up once for the page.
+    request_id, short_hash = shortener(12), shortener(13)
+    return html_join("\n", _ROW, (_cells(event, request_id, short_hash) for event in events))

@@ -32,9 +32,9 @@ def choice_labels(model, name: str) -> dict:
 
 def shortener(length: int) -> Callable[[str], str]:
     """``truncatechars:length`` for the plain-ASCII ids the rows show (hashes, request
-    ids), its translated ellipsis looked up once: Django's ``Truncator`` looks it up twice a call,
-    which was 5 ms of a page of the audit trail (100 ids). Not for text with combining
-    characters, which it counts differently."""
+    ids), its translated ellipsis looked up once, in the language active at the call:
+    Django's ``Truncator`` looks it up twice for each text, 5 ms of a page of the audit
+    trail (100 ids). Not for text with combining characters, which it counts apart."""
     ellipsis = pgettext("String to return when truncating text", "%(truncated_text)s…")
     keep = calculate_truncate_chars_length(length, ellipsis)
     return lambda text: text if len(text) <= length else add_truncation_text(text[:keep], ellipsis)
@@ -46,7 +46,8 @@ def _date(v: date) -> str:
 
 # The date filter's formats the row-writing tags use, written without building a
 # ``DateFormat`` for each (65 µs a time, 3 ms of a 50-row page). Each writes what the
-# filter writes, to the zone's name ("T"); ``times_as_the_date_filter`` tests it so.
+# filter writes, down to the zone's name ("T"): tests/portal/test_row_formatting.py
+# compares them over every quarter hour of the year's daylight-saving changes.
 _FORMATS: dict[str, Callable[[datetime], str]] = {
     "c": datetime.isoformat,
     "Y-m-d": _date,
